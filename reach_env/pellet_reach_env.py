@@ -1,0 +1,408 @@
+"""``MousePelletReach-v0``: a head-fixed mouse reaches through a slot, grabs a pellet and eats it."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from reach_env.forelimb import LIMB_JOINTS, MUSCLES, Forelimb, load_model
+from reach_env.rewards import REWARD_TERMS, RewardWeights, reward_terms, shaping_potentials
+from reach_env.trial import EVENTS, Outcome, TrialPhase, TrialTiming, min_jerk
+
+#: Observation layout: (name, size, unit). The flat observation is these blocks in this order.
+OBSERVATION_BLOCKS: tuple[tuple[str, int, str], ...] = (
+    ("joint_angles", len(LIMB_JOINTS), "rad"),
+    ("joint_velocities", len(LIMB_JOINTS), "rad/s"),
+    ("muscle_lengths", len(MUSCLES), "optimal lengths"),
+    ("muscle_velocities", len(MUSCLES), "optimal lengths/s"),
+    ("muscle_forces", len(MUSCLES), "fraction of peak force"),
+    ("cue", 1, "tone on (1) or off (0)"),
+    ("time_since_cue", 1, "s, 0 before the cue, capped at the response window"),
+    ("pellet_from_tips", 3, "mm, pellet minus digit-tips position, world axes"),
+    ("pellet_from_mouth", 3, "mm, pellet minus mouth position, world axes"),
+    ("touch", 1, "1 while paw or digits touch the pellet"),
+    ("taste", 1, "1 once the pellet is at the mouth"),
+)
+
+OBSERVATION_SIZE = sum(size for _, size, _ in OBSERVATION_BLOCKS)
+
+
+def observation_labels() -> list[str]:
+    """One label per observation entry, e.g. ``"joint_angles[elbow_R]"``."""
+    names_for = {
+        "joint_angles": LIMB_JOINTS, "joint_velocities": LIMB_JOINTS, "muscle_lengths": MUSCLES,
+        "muscle_velocities": MUSCLES, "muscle_forces": MUSCLES,
+        "pellet_from_tips": ("x", "y", "z"), "pellet_from_mouth": ("x", "y", "z"),
+    }
+    labels = []
+    for name, size, _ in OBSERVATION_BLOCKS:
+        parts = names_for.get(name)
+        labels += [f"{name}[{p}]" for p in parts] if parts else [name] * size
+    return labels
+
+
+class MousePelletReachEnv(gym.Env):
+    """Head-fixed mouse pellet reach: lift, reach through the slot, grab, lift, bring to the mouth.
+
+    A MuJoCo model of a head-fixed mouse's right forelimb (three shoulder rotations, elbow, wrist
+    flexion and pronation, digits; 15 muscles on tendons) in front of a slot, with a 20 mg pellet on a
+    post at the rim of a turntable (``assets/mouse_reach_v0.xml`` documents its sources). Each episode
+    is one trial of the lab's task (Ghanayim et al. 2025): the turntable turns the pellet to the slot,
+    a tone sounds, and the mouse has ``response_window`` seconds to bring the pellet to its mouth.
+    Grasping is physical: the digits must touch the pellet while the digit flexors are excited, which
+    switches on an adhesive grip of up to 4 mN (20 times the pellet's weight) on the touching contacts.
+
+    **Action** (``Box(0, 1, (15,), float32)``): excitation of each muscle, in the order of
+    :data:`reach_env.forelimb.MUSCLES` (pectoralis clavicular, latissimus dorsi, anterior/middle/posterior
+    deltoid, triceps lateral and long heads, brachialis, biceps long head, wrist flexors and extensors,
+    pronators, supinators, digit flexors and extensors). Activations follow with MuJoCo's muscle
+    dynamics (10 ms activation, 40 ms deactivation). Values outside [0, 1] are clipped; an action with
+    NaN or infinity, or of the wrong shape, raises ``ValueError``. The digit-flexor excitation also
+    drives the grip.
+
+    **Observation** (``Box(-inf, inf, (69,), float32)``), blocks in order (see
+    :data:`OBSERVATION_BLOCKS` and :func:`observation_labels`):
+
+    ====================  ====  ==============================================================
+    block                 size  unit
+    ====================  ====  ==============================================================
+    joint_angles          7     rad (shoulder extension, elevation, rotation, elbow, wrist
+                                flexion, wrist pronation, digit flexion)
+    joint_velocities      7     rad/s
+    muscle_lengths        15    optimal lengths
+    muscle_velocities     15    optimal lengths/s
+    muscle_forces         15    fraction of peak isometric force
+    cue                   1     1 while the tone sounds
+    time_since_cue        1     s since tone onset (0 before), capped at ``response_window``
+    pellet_from_tips      3     mm, pellet minus digit-tip point
+    pellet_from_mouth     3     mm, pellet minus mouth
+    touch                 1     1 while the paw or digits touch the pellet
+    taste                 1     1 once the pellet has reached the mouth (the reward's sensory side)
+    ====================  ====  ==============================================================
+
+    ``time_since_cue`` keeps the observation Markov for memoryless baselines (Stable-Baselines3's MLP
+    policies); a recurrent cortex can ignore it.
+
+    **Trial and episode end.** Phases are :class:`reach_env.trial.TrialPhase`. The outcome
+    (:class:`reach_env.trial.Outcome`) is SUCCESS when the pellet centre comes within ``mouth_radius``
+    of the mouth, DROPPED when it falls ``drop_height`` below its resting height on the post while not
+    held (knocked off or dropped), TIMEOUT when ``response_window`` seconds pass after the cue. The
+    trial then runs ``post_outcome`` more seconds (the agent acts and senses the outcome) and the
+    episode *terminates*. It is *truncated* only if the physics diverges (MuJoCo's bad-acceleration
+    warning or a non-finite state): ``info["physics_diverged"]`` is then True and the last finite
+    observation is returned again.
+
+    **Reward**: the sum of the terms in :data:`reach_env.rewards.REWARD_TERMS`, each also in ``info`` as
+    ``reward_<term>``: ``success`` (paid once at the mouth), potential-based shaping ``approach``,
+    ``grasp`` and ``retrieve`` (only between cue and outcome), and ``effort`` (a cost on mean squared
+    excitation). See :mod:`reach_env.rewards`.
+
+    **Info** at every step: ``time`` (s), ``phase`` (int TrialPhase), ``outcome`` (int Outcome),
+    ``is_success`` (bool), ``events`` (dict of event name to time in s, None until it happens; events
+    are ``cue``, ``lift`` (paw ``lift_height`` above its resting height), ``grab`` (first grip on the
+    pellet), ``at_mouth`` and ``outcome``), ``held`` (pellet in the grip), ``reward_<term>`` for every
+    term, ``physics_diverged``.
+
+    Args:
+        render_mode: None, ``"rgb_array"`` (offscreen; set ``MUJOCO_GL=egl`` headless) or ``"human"``.
+        control_timestep: seconds between actions; an integer multiple of ``physics_timestep``.
+        physics_timestep: MuJoCo time step (s), at most 1 ms (the contact time constant is 2 ms).
+        platform_turn, cue_time, tone_duration, response_window, post_outcome: the trial timeline in
+            seconds (see :class:`reach_env.trial.TrialTiming`).
+        success_reward, approach_weight, grasp_weight, retrieve_weight, effort_weight: reward weights
+            (see :class:`reach_env.rewards.RewardWeights`).
+        mouth_radius: distance (m) from the mouth at which the pellet counts as eaten.
+        lift_height: paw rise (m) above its resting height that marks the lift event.
+        drop_height: pellet fall (m) below its resting height that marks it lost.
+        grip_threshold: digit-flexor excitation above which a touching pellet counts as held.
+        pellet_jitter: half-range (rad) of the random final turntable angle, so the pellet's
+            sideways position varies by about ``0.012 * pellet_jitter`` m between trials.
+        posture_jitter: half-range (rad) of random initial joint-angle perturbations.
+        camera: camera name for ``rgb_array`` rendering (``"side"`` or ``"front"``).
+        width, height: rendered frame size in pixels.
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 50}
+
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        control_timestep: float = 0.02,
+        physics_timestep: float = 0.001,
+        platform_turn: float = 0.4,
+        cue_time: float = 0.6,
+        tone_duration: float = 0.1,
+        response_window: float = 1.5,
+        post_outcome: float = 0.4,
+        success_reward: float = 1.0,
+        approach_weight: float = 0.2,
+        grasp_weight: float = 0.2,
+        retrieve_weight: float = 0.3,
+        effort_weight: float = 0.05,
+        mouth_radius: float = 0.003,
+        lift_height: float = 0.002,
+        drop_height: float = 0.002,
+        grip_threshold: float = 0.3,
+        pellet_jitter: float = 0.05,
+        posture_jitter: float = 0.03,
+        camera: str = "side",
+        width: int = 480,
+        height: int = 360,
+    ):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode={render_mode!r} is not one of {self.metadata['render_modes']} or None"
+            )
+        if not 0 < physics_timestep <= 0.001:
+            raise ValueError(f"physics_timestep={physics_timestep} must be in (0, 0.001] seconds")
+        frame_skip = round(control_timestep / physics_timestep)
+        if frame_skip < 1 or not math.isclose(frame_skip * physics_timestep, control_timestep,
+                                              rel_tol=1e-9, abs_tol=1e-12):
+            raise ValueError(
+                f"control_timestep={control_timestep} is not an integer multiple of "
+                f"physics_timestep={physics_timestep}"
+            )
+        for name, value in (("mouth_radius", mouth_radius), ("lift_height", lift_height),
+                            ("drop_height", drop_height)):
+            if not 0 < value < 0.02:
+                raise ValueError(f"{name}={value} must be a distance in metres in (0, 0.02)")
+        if not 0 <= grip_threshold <= 1:
+            raise ValueError(f"grip_threshold={grip_threshold} must be in [0, 1]")
+        for name, value in (("pellet_jitter", pellet_jitter), ("posture_jitter", posture_jitter)):
+            if not 0 <= value <= 0.5:
+                raise ValueError(f"{name}={value} must be an angle in radians in [0, 0.5]")
+
+        self.render_mode = render_mode
+        self.timing = TrialTiming(platform_turn, cue_time, tone_duration, response_window,
+                                  post_outcome)
+        self.reward_weights = RewardWeights(success_reward, approach_weight, grasp_weight,
+                                            retrieve_weight, effort_weight)
+        self.control_timestep = frame_skip * physics_timestep
+        self.frame_skip = frame_skip
+        self.mouth_radius = mouth_radius
+        self.lift_height = lift_height
+        self.drop_height = drop_height
+        self.grip_threshold = grip_threshold
+        self.pellet_jitter = pellet_jitter
+        self.posture_jitter = posture_jitter
+        self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.control_timestep))}
+
+        self.model = load_model()
+        self.model.opt.timestep = physics_timestep
+        self.data = mujoco.MjData(self.model)
+        self.forelimb = Forelimb(self.model, self.data)
+        if camera not in {self.model.camera(i).name for i in range(self.model.ncam)}:
+            raise ValueError(f"camera={camera!r} is not a camera of the model")
+        self.camera, self.width, self.height = camera, width, height
+        self._renderer: mujoco.Renderer | None = None
+        self._viewer: Any = None
+
+        n = len(MUSCLES)
+        self.action_space = spaces.Box(0.0, 1.0, (n,), np.float32)
+        self.observation_space = spaces.Box(-np.inf, np.inf, (OBSERVATION_SIZE,), np.float32)
+        self._obs_buffer = np.zeros(OBSERVATION_SIZE, np.float64)
+        self._badqacc = int(mujoco.mjtWarning.mjWARN_BADQACC)
+        self._pellet_radius = float(self.model.geom_size[self.forelimb.pellet_geom][0])
+        self._episode_over = True
+
+    # --- episode ---------------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start a new trial: limb at rest on the perch, pellet post turned away from the slot."""
+        super().reset(seed=seed)
+        model, data, limb = self.model, self.data, self.forelimb
+        mujoco.mj_resetDataKeyframe(model, data, model.key("rest").id)
+        rng = self.np_random
+        q = data.qpos[limb.joint_qpos] + rng.uniform(-self.posture_jitter, self.posture_jitter,
+                                                     len(LIMB_JOINTS))
+        data.qpos[limb.joint_qpos] = np.clip(q, limb.joint_range[:, 0], limb.joint_range[:, 1])
+        self._table_goal = float(rng.uniform(-self.pellet_jitter, self.pellet_jitter))
+        self._table_start = self._table_goal - self.timing.turn_angle
+        limb.place_turntable(self._table_start)
+        mujoco.mj_forward(model, data)
+
+        self._palm_rest_height = float(limb.palm_position()[2])
+        self._pellet_rest_height = limb.post_top_height() + self._pellet_radius
+        self._events = dict.fromkeys(EVENTS, math.nan)
+        self._outcome = Outcome.NONE
+        self._held = False
+        self._touch = False
+        self._phase = TrialPhase.PLATFORM_TURN
+        self._potentials = self._shaping_potentials()
+        self._episode_over = False
+        self._last_obs = self._observation()
+        if self.render_mode == "human":
+            self.render()
+        return self._last_obs.copy(), self._info(dict.fromkeys(REWARD_TERMS, 0.0), False)
+
+    def step(self, action):
+        """Apply muscle excitations for one control step (``control_timestep`` seconds)."""
+        if self._episode_over:
+            raise RuntimeError("step() called on a finished episode: call reset() first")
+        excitation = self._validated(action)
+        model, data, limb, timing = self.model, self.data, self.forelimb, self.timing
+
+        t_end = data.time + self.control_timestep
+        turned = min_jerk(t_end / timing.platform_turn)
+        limb.set_turntable_target(self._table_start + turned * timing.turn_angle)
+        limb.set_excitation(excitation)
+        mujoco.mj_step(model, data, nstep=self.frame_skip)
+
+        if data.warning[self._badqacc].number > 0 or not np.isfinite(data.qpos).all():
+            self._episode_over = True
+            terms = dict.fromkeys(REWARD_TERMS, 0.0)
+            return self._last_obs.copy(), 0.0, False, True, self._info(terms, True)
+
+        succeeded = self._update_trial(excitation)
+        before = self._potentials
+        self._potentials = self._shaping_potentials()
+        shaping_on = not math.isnan(self._events["cue"]) and (
+            self._outcome == Outcome.NONE or succeeded)
+        terms = reward_terms(self.reward_weights, succeeded, before, self._potentials, shaping_on,
+                             excitation, self.control_timestep)
+        terminated = self._outcome != Outcome.NONE and (
+            data.time >= self._events["outcome"] + timing.post_outcome - 1e-9)
+        self._episode_over = terminated
+        self._last_obs = self._observation()
+        if self.render_mode == "human":
+            self.render()
+        return (self._last_obs.copy(), float(sum(terms.values())), terminated, False,
+                self._info(terms, False))
+
+    def _validated(self, action) -> np.ndarray:
+        excitation = np.asarray(action, dtype=np.float64)
+        if excitation.shape != self.action_space.shape:
+            raise ValueError(
+                f"action has shape {excitation.shape}, expected {self.action_space.shape}: one "
+                f"excitation per muscle in reach_env.forelimb.MUSCLES"
+            )
+        if not np.isfinite(excitation).all():
+            bad = [MUSCLES[i] for i in np.flatnonzero(~np.isfinite(excitation))]
+            raise ValueError(f"action has NaN or infinite excitation for muscles {bad}")
+        return np.clip(excitation, 0.0, 1.0)
+
+    def _update_trial(self, excitation: np.ndarray) -> bool:
+        """Advance events, outcome and phase after a physics step; True if the pellet was eaten now."""
+        limb, timing, events, t = self.forelimb, self.timing, self._events, self.data.time
+        pellet = limb.pellet_position()
+        self._touch = limb.hand_touches_pellet()
+        self._held = self._touch and excitation[limb.grip_muscle_index] >= self.grip_threshold
+
+        if math.isnan(events["cue"]) and t >= timing.cue_time - 1e-9:
+            events["cue"] = timing.cue_time
+        if math.isnan(events["lift"]) and (
+                limb.palm_position()[2] > self._palm_rest_height + self.lift_height):
+            events["lift"] = t
+        if math.isnan(events["grab"]) and self._held:
+            events["grab"] = t
+
+        succeeded = False
+        if self._outcome == Outcome.NONE:
+            if np.linalg.norm(pellet - limb.mouth_position()) < self.mouth_radius:
+                self._outcome, succeeded = Outcome.SUCCESS, True
+                events["at_mouth"] = t
+            elif not self._held and pellet[2] < self._pellet_rest_height - self.drop_height:
+                self._outcome = Outcome.DROPPED
+            elif t >= timing.cue_time + timing.response_window - 1e-9:
+                self._outcome = Outcome.TIMEOUT
+            if self._outcome != Outcome.NONE:
+                events["outcome"] = t
+
+        if self._outcome != Outcome.NONE:
+            self._phase = TrialPhase.POST_OUTCOME
+        elif self._held:
+            lifted = pellet[2] > self._pellet_rest_height + self.lift_height / 2
+            self._phase = TrialPhase.RETRIEVE if lifted else TrialPhase.GRASP
+        elif t < timing.platform_turn:
+            self._phase = TrialPhase.PLATFORM_TURN
+        elif t < timing.cue_time:
+            self._phase = TrialPhase.WAIT
+        elif math.isnan(events["lift"]):
+            self._phase = TrialPhase.CUE
+        else:
+            self._phase = TrialPhase.REACH
+        return succeeded
+
+    def _shaping_potentials(self) -> tuple[float, float, float]:
+        limb = self.forelimb
+        pellet = limb.pellet_position()
+        return shaping_potentials(
+            self.reward_weights,
+            float(np.linalg.norm(pellet - limb.digit_tips_position())),
+            self._held,
+            float(np.linalg.norm(pellet - limb.mouth_position())),
+        )
+
+    def _observation(self) -> np.ndarray:
+        limb, timing, t = self.forelimb, self.timing, self.data.time
+        since_cue = t - timing.cue_time
+        pellet = limb.pellet_position()
+        obs = self._obs_buffer
+        np.concatenate(
+            (
+                limb.joint_angles(), limb.joint_velocities(), limb.muscle_lengths(),
+                limb.muscle_velocities(), limb.muscle_forces(),
+                (1.0 if 0.0 <= since_cue < timing.tone_duration else 0.0,
+                 min(max(since_cue, 0.0), timing.response_window)),
+                (pellet - limb.digit_tips_position()) * 1000.0,
+                (pellet - limb.mouth_position()) * 1000.0,
+                (float(self._touch), float(self._outcome == Outcome.SUCCESS)),
+            ),
+            out=obs,
+        )
+        return obs.astype(np.float32)
+
+    def _info(self, terms: dict[str, float], diverged: bool) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "time": self.data.time,
+            "phase": int(self._phase),
+            "outcome": int(self._outcome),
+            "is_success": self._outcome == Outcome.SUCCESS,
+            "events": {k: None if math.isnan(v) else v for k, v in self._events.items()},
+            "held": self._held,
+            "physics_diverged": diverged,
+        }
+        for name, value in terms.items():
+            info[f"reward_{name}"] = value
+        return info
+
+    # --- rendering -------------------------------------------------------------------------------
+
+    def render(self):
+        """An RGB frame (``height x width x 3`` uint8) in ``rgb_array`` mode; syncs the viewer in
+        ``human`` mode; None without a render mode."""
+        if self.render_mode == "rgb_array":
+            if self._renderer is None:
+                self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+            self._renderer.update_scene(self.data, camera=self.camera)
+            return self._renderer.render()
+        if self.render_mode == "human":
+            if self._viewer is None:
+                if sys.platform.startswith("linux") and not (
+                        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+                    # Without this check GLFW fails inside MuJoCo and ends the whole process.
+                    raise RuntimeError(
+                        "render_mode='human' needs a display (DISPLAY is unset); use "
+                        "render_mode='rgb_array' with MUJOCO_GL=egl for offscreen frames"
+                    )
+                from mujoco import viewer  # imported only when asked for: it needs a display
+
+                self._viewer = viewer.launch_passive(self.model, self.data)
+            self._viewer.sync()
+        return None
+
+    def close(self):
+        """Release the renderer and viewer."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        if self._viewer is not None:
+            self._viewer.close()
+            self._viewer = None
