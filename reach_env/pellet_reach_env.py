@@ -230,6 +230,7 @@ class MousePelletReachEnv(gym.Env):
 
         self._palm_rest_height = float(limb.palm_position()[2])
         self._pellet_rest_height = limb.post_top_height() + self._pellet_radius
+        self._steps = 0
         self._events = dict.fromkeys(EVENTS, math.nan)
         self._outcome = Outcome.NONE
         self._held = False
@@ -249,11 +250,12 @@ class MousePelletReachEnv(gym.Env):
         excitation = self._validated(action)
         model, data, limb, timing = self.model, self.data, self.forelimb, self.timing
 
-        t_end = data.time + self.control_timestep
+        t_end = (self._steps + 1) * self.control_timestep
         turned = min_jerk(t_end / timing.platform_turn)
         limb.set_turntable_target(self._table_start + turned * timing.turn_angle)
         limb.set_excitation(excitation)
         mujoco.mj_step(model, data, nstep=self.frame_skip)
+        self._steps += 1
 
         if data.warning[self._badqacc].number > 0 or not np.isfinite(data.qpos).all():
             self._episode_over = True
@@ -268,13 +270,18 @@ class MousePelletReachEnv(gym.Env):
         terms = reward_terms(self.reward_weights, succeeded, before, self._potentials, shaping_on,
                              excitation, self.control_timestep)
         terminated = self._outcome != Outcome.NONE and (
-            data.time >= self._events["outcome"] + timing.post_outcome - 1e-9)
+            self.time >= self._events["outcome"] + timing.post_outcome - 1e-9)
         self._episode_over = terminated
         self._last_obs = self._observation()
         if self.render_mode == "human":
             self.render()
         return (self._last_obs.copy(), float(sum(terms.values())), terminated, False,
                 self._info(terms, False))
+
+    @property
+    def time(self) -> float:
+        """Seconds since the trial started, on the control-step grid (no float drift)."""
+        return round(self._steps * self.control_timestep, 9)
 
     def _validated(self, action) -> np.ndarray:
         excitation = np.asarray(action, dtype=np.float64)
@@ -290,7 +297,7 @@ class MousePelletReachEnv(gym.Env):
 
     def _update_trial(self, excitation: np.ndarray) -> bool:
         """Advance events, outcome and phase after a physics step; True if the pellet was eaten now."""
-        limb, timing, events, t = self.forelimb, self.timing, self._events, self.data.time
+        limb, timing, events, t = self.forelimb, self.timing, self._events, self.time
         pellet = limb.pellet_position()
         self._touch = limb.hand_touches_pellet()
         self._held = self._touch and excitation[limb.grip_muscle_index] >= self.grip_threshold
@@ -341,7 +348,7 @@ class MousePelletReachEnv(gym.Env):
         )
 
     def _observation(self) -> np.ndarray:
-        limb, timing, t = self.forelimb, self.timing, self.data.time
+        limb, timing, t = self.forelimb, self.timing, self.time
         since_cue = t - timing.cue_time
         pellet = limb.pellet_position()
         obs = self._obs_buffer
@@ -361,7 +368,7 @@ class MousePelletReachEnv(gym.Env):
 
     def _info(self, terms: dict[str, float], diverged: bool) -> dict[str, Any]:
         info: dict[str, Any] = {
-            "time": self.data.time,
+            "time": self.time,
             "phase": int(self._phase),
             "outcome": int(self._outcome),
             "is_success": self._outcome == Outcome.SUCCESS,
