@@ -171,7 +171,7 @@ class ScriptedReachController:
     def __call__(self, observation: np.ndarray | None = None) -> np.ndarray:
         """Muscle excitations (15, float32) for the env's current state; ``observation`` is unused."""
         data = self.env.data
-        t = data.time
+        t = self.env.time
         self._advance(t)
         if self.stage == Stage.WAIT:
             return np.zeros(len(MUSCLES), np.float32)

@@ -1,0 +1,1 @@
+"""Training runs, baselines and ablations of dopareach."""
