@@ -37,11 +37,13 @@ class RewardWeights:
     """
 
     success: float = 1.0
-    approach: float = 0.2
-    grasp: float = 0.2
-    retrieve: float = 0.3
-    effort: float = 0.05
-    approach_scale: float = 0.015
+    approach: float = 0.3
+    grasp: float = 0.3
+    retrieve: float = 0.4
+    effort: float = 0.01
+    # Larger than the ~19 mm from the resting digit tips to the pellet, so that every reach
+    # direction is graded from the first step.
+    approach_scale: float = 0.025
     retrieve_scale: float = 0.025
 
     def __post_init__(self) -> None:

@@ -60,7 +60,8 @@ def train(config: BaselineConfig) -> dict[str, float]:
     import torch
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+    from gymnasium.wrappers import RescaleAction
 
     import reach_env  # registers the env id
 
@@ -70,11 +71,17 @@ def train(config: BaselineConfig) -> dict[str, float]:
     (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
 
     n_envs = config.n_envs if config.algo == "ppo" else 1
+    # SB3's Gaussian policies assume actions in [-1, 1]: rescale the env's [0, 1] excitations.
     venv = make_vec_env(reach_env.ENV_ID, n_envs=n_envs, seed=config.seed, vec_env_cls=DummyVecEnv,
+                        wrapper_class=RescaleAction, wrapper_kwargs={"min_action": -1.0,
+                                                                     "max_action": 1.0},
                         monitor_kwargs={"info_keywords": ("is_success",)})
+    # Observations mix radians, optimal lengths and millimetres: normalise them online.
+    venv = VecNormalize(venv, norm_obs=True, norm_reward=config.algo == "ppo", gamma=0.99)
     if config.algo == "ppo":
-        model = PPO("MlpPolicy", venv, n_steps=512, batch_size=256, learning_rate=3e-4,
-                    seed=config.seed, tensorboard_log=str(out / "tb"), verbose=0, device="cpu")
+        model = PPO("MlpPolicy", venv, n_steps=256, batch_size=256, learning_rate=3e-4,
+                    policy_kwargs={"log_std_init": -1.0}, seed=config.seed,
+                    tensorboard_log=str(out / "tb"), verbose=0, device="cpu")
     else:
         model = SAC("MlpPolicy", venv, learning_starts=1_000, seed=config.seed,
                     tensorboard_log=str(out / "tb"), verbose=0, device="cpu")
@@ -83,10 +90,12 @@ def train(config: BaselineConfig) -> dict[str, float]:
                 callback=_ProgressBar(config.total_steps))
     wall = time.perf_counter() - started
     model.save(out / "model.zip")
-    venv.close()
+    venv.save(str(out / "vec_normalize.pkl"))
+    venv.training, venv.norm_reward = False, False
 
     figures = {"train_wall_s": wall, "train_steps": float(config.total_steps)}
-    figures.update(_evaluate(model, config, out))
+    figures.update(_evaluate(model, venv, config, out))
+    venv.close()
     lines = [f"{k}: {v:.4g}" for k, v in figures.items()]
     (out / "evaluation.txt").write_text("\n".join(lines) + "\n")
     return figures
@@ -120,8 +129,11 @@ def _ProgressBar(total: int):  # noqa: N802 - factory standing in for a class im
     return _progress_bar_class()(total)
 
 
-def _evaluate(model, config: BaselineConfig, out: Path) -> dict[str, float]:
-    """Deterministic trials of the trained policy; the first is recorded if ``config.video``."""
+def _evaluate(model, venv, config: BaselineConfig, out: Path) -> dict[str, float]:
+    """Deterministic trials of the trained policy; the first is recorded if ``config.video``.
+
+    ``venv`` supplies the frozen observation normalisation the policy was trained with.
+    """
     from reach_env import MousePelletReachEnv
 
     env = MousePelletReachEnv(render_mode="rgb_array" if config.video else None)
@@ -130,8 +142,8 @@ def _evaluate(model, config: BaselineConfig, out: Path) -> dict[str, float]:
         obs, _ = env.reset(seed=10_000_000 + config.seed * 1_000 + episode)
         done = False
         while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, _, terminated, truncated, info = env.step(action)
+            action, _ = model.predict(venv.normalize_obs(obs), deterministic=True)
+            obs, _, terminated, truncated, info = env.step((np.clip(action, -1, 1) + 1) / 2)
             done = terminated or truncated
             if config.video and episode == 0:
                 frames.append(env.render())
