@@ -65,6 +65,14 @@ def load_model(path: str | Path | None = None) -> mujoco.MjModel:
     return mujoco.MjModel.from_xml_path(str(path or model_path()))
 
 
+def _as_slice(indices: np.ndarray) -> slice | np.ndarray:
+    """``indices`` as a slice when they are consecutive, else unchanged."""
+    first = int(indices[0])
+    if np.array_equal(indices, np.arange(first, first + len(indices))):
+        return slice(first, first + len(indices))
+    return indices
+
+
 @dataclass(frozen=True)
 class MuscleGeometry:
     """Per-muscle constants for normalising lengths, velocities and forces.
@@ -94,6 +102,11 @@ class Forelimb:
         self.joint_qpos = np.array([model.joint(n).qposadr[0] for n in LIMB_JOINTS])
         self.joint_qvel = np.array([model.joint(n).dofadr[0] for n in LIMB_JOINTS])
         self.muscle_ids = np.array([model.actuator(n).id for n in MUSCLES])
+        # Slices where the indices are contiguous (they are in mouse_reach_v0): reading a slice
+        # is a view, several times cheaper than fancy indexing in the per-step observation.
+        self._qpos_index = _as_slice(self.joint_qpos)
+        self._qvel_index = _as_slice(self.joint_qvel)
+        self._muscle_index = _as_slice(self.muscle_ids)
         self.grip_actuator = model.actuator("digit_grip_R").id
         self.grip_muscle_index = MUSCLES.index(GRIP_MUSCLE)
         self.turntable_actuator = model.actuator("turntable").id
@@ -108,10 +121,9 @@ class Forelimb:
         self.mouth_site = model.site("mouth").id
         self.turntable_body = model.body("turntable").id
         self.post_geom = model.geom("pellet_post").id
-        self.hand_geoms = frozenset(
-            int(g) for g in range(model.ngeom)
-            if model.geom_bodyid[g] in (model.body("paw_R").id, self.digits_body)
-        )
+        hand_bodies = (model.body("paw_R").id, self.digits_body)
+        #: Per geom id, whether it belongs to the paw or digits (a list: fastest to index by int).
+        self.is_hand_geom = [int(b) in hand_bodies for b in model.geom_bodyid]
         self.muscle_geometry = self._muscle_geometry()
         self.rest_qpos = model.key("rest").qpos.copy()
         self.joint_range = model.jnt_range[[model.joint(n).id for n in LIMB_JOINTS]].copy()
@@ -129,28 +141,29 @@ class Forelimb:
 
     def joint_angles(self) -> np.ndarray:
         """Limb joint angles (rad), in :data:`LIMB_JOINTS` order."""
-        return self.data.qpos[self.joint_qpos]
+        return self.data.qpos[self._qpos_index]
 
     def joint_velocities(self) -> np.ndarray:
         """Limb joint angular velocities (rad/s)."""
-        return self.data.qvel[self.joint_qvel]
+        return self.data.qvel[self._qvel_index]
 
     def muscle_lengths(self) -> np.ndarray:
         """Muscle lengths in optimal lengths (1 = optimal, MuJoCo's operating range 0.75-1.05)."""
         g = self.muscle_geometry
-        return (self.data.actuator_length[self.muscle_ids] - g.length_offset) / g.optimal_length
+        return (self.data.actuator_length[self._muscle_index] - g.length_offset) / g.optimal_length
 
     def muscle_velocities(self) -> np.ndarray:
         """Muscle lengthening velocities in optimal lengths per second."""
-        return self.data.actuator_velocity[self.muscle_ids] / self.muscle_geometry.optimal_length
+        return (self.data.actuator_velocity[self._muscle_index]
+                / self.muscle_geometry.optimal_length)
 
     def muscle_forces(self) -> np.ndarray:
         """Muscle tensions as fractions of peak isometric force (>= 0; passive force included)."""
-        return -self.data.actuator_force[self.muscle_ids] / self.muscle_geometry.peak_force
+        return -self.data.actuator_force[self._muscle_index] / self.muscle_geometry.peak_force
 
     def muscle_activations(self) -> np.ndarray:
         """Muscle activation states in [0, 1] (after activation dynamics)."""
-        return self.data.act[self.muscle_ids]
+        return self.data.act[self._muscle_index]
 
     # --- positions --------------------------------------------------------------------------------
 
@@ -179,10 +192,9 @@ class Forelimb:
         ncon = self.data.ncon
         if ncon == 0:
             return False
-        pairs = self.data.contact.geom[:ncon]
-        pellet = self.pellet_geom
-        for g1, g2 in pairs:
-            if g1 == pellet and g2 in self.hand_geoms or g2 == pellet and g1 in self.hand_geoms:
+        pellet, hand = self.pellet_geom, self.is_hand_geom
+        for g1, g2 in self.data.contact.geom[:ncon].tolist():
+            if (g1 == pellet and hand[g2]) or (g2 == pellet and hand[g1]):
                 return True
         return False
 
@@ -191,7 +203,7 @@ class Forelimb:
     def set_excitation(self, excitation: np.ndarray) -> None:
         """Write muscle excitations (already validated, in [0, 1]) and the grip that follows them."""
         ctrl = self.data.ctrl
-        ctrl[self.muscle_ids] = excitation
+        ctrl[self._muscle_index] = excitation
         ctrl[self.grip_actuator] = excitation[self.grip_muscle_index]
 
     def set_turntable_target(self, angle: float) -> None:

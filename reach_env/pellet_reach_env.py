@@ -175,6 +175,14 @@ class MousePelletReachEnv(gym.Env):
                 raise ValueError(f"{name}={value} must be a distance in metres in (0, 0.02)")
         if not 0 <= grip_threshold <= 1:
             raise ValueError(f"grip_threshold={grip_threshold} must be in [0, 1]")
+        for name, value in (("success_reward", success_reward), ("approach_weight", approach_weight),
+                            ("grasp_weight", grasp_weight), ("retrieve_weight", retrieve_weight),
+                            ("effort_weight", effort_weight)):
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name}={value!r} must be finite and >= 0")
+        for name, value in (("width", width), ("height", height)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive number of pixels")
         for name, value in (("pellet_jitter", pellet_jitter), ("posture_jitter", posture_jitter)):
             if not 0 <= value <= 0.5:
                 raise ValueError(f"{name}={value} must be an angle in radians in [0, 0.5]")
@@ -208,9 +216,25 @@ class MousePelletReachEnv(gym.Env):
         self.action_space = spaces.Box(0.0, 1.0, (n,), np.float32)
         self.observation_space = spaces.Box(-np.inf, np.inf, (OBSERVATION_SIZE,), np.float32)
         self._obs_buffer = np.zeros(OBSERVATION_SIZE, np.float64)
-        self._badqacc = int(mujoco.mjtWarning.mjWARN_BADQACC)
+        # A live view of MuJoCo's warning counters. After a bad position, velocity or acceleration
+        # MuJoCo resets the data itself, so a finite state alone does not prove all went well.
+        self._warnings = self.data.warning.number
+        self._divergence_warnings = [int(w) for w in (mujoco.mjtWarning.mjWARN_BADQPOS,
+                                                      mujoco.mjtWarning.mjWARN_BADQVEL,
+                                                      mujoco.mjtWarning.mjWARN_BADQACC)]
         self._pellet_radius = float(self.model.geom_size[self.forelimb.pellet_geom][0])
+        # The trial timeline in control steps: integer comparisons cannot drift with float time.
+        timing = self.timing
+        self._cue_step = self._steps_at(timing.cue_time)
+        self._tone_end_step = self._steps_at(timing.cue_time + timing.tone_duration)
+        self._timeout_step = self._steps_at(timing.cue_time + timing.response_window)
+        self._turn_steps = self._steps_at(timing.platform_turn)
+        self._post_outcome_steps = self._steps_at(timing.post_outcome)
         self._episode_over = True
+
+    def _steps_at(self, seconds: float) -> int:
+        """The first control step at or after ``seconds`` (times off the grid round up)."""
+        return math.ceil(seconds / self.control_timestep - 1e-9)
 
     # --- episode ---------------------------------------------------------------------------------
 
@@ -233,10 +257,13 @@ class MousePelletReachEnv(gym.Env):
         self._steps = 0
         self._events = dict.fromkeys(EVENTS, math.nan)
         self._outcome = Outcome.NONE
+        self._outcome_step = -1
         self._held = False
         self._touch = False
         self._phase = TrialPhase.PLATFORM_TURN
-        self._potentials = self._shaping_potentials()
+        tips_to_pellet, pellet_to_mouth = self._pellet_distances()
+        self._potentials = shaping_potentials(self.reward_weights, tips_to_pellet, False,
+                                              pellet_to_mouth)
         self._episode_over = False
         self._last_obs = self._observation()
         if self.render_mode == "human":
@@ -250,32 +277,34 @@ class MousePelletReachEnv(gym.Env):
         excitation = self._validated(action)
         model, data, limb, timing = self.model, self.data, self.forelimb, self.timing
 
-        t_end = (self._steps + 1) * self.control_timestep
-        turned = min_jerk(t_end / timing.platform_turn)
+        turned = min_jerk((self._steps + 1) / self._turn_steps)
         limb.set_turntable_target(self._table_start + turned * timing.turn_angle)
         limb.set_excitation(excitation)
         mujoco.mj_step(model, data, nstep=self.frame_skip)
         self._steps += 1
 
-        if data.warning[self._badqacc].number > 0 or not np.isfinite(data.qpos).all():
+        warnings = self._warnings
+        if any(warnings[w] for w in self._divergence_warnings):
             self._episode_over = True
             terms = dict.fromkeys(REWARD_TERMS, 0.0)
             return self._last_obs.copy(), 0.0, False, True, self._info(terms, True)
 
-        succeeded = self._update_trial(excitation)
+        # Shaping counts for steps that start at or after the cue with the outcome still open.
+        shaping_on = self._steps - 1 >= self._cue_step and self._outcome == Outcome.NONE
+        tips_to_pellet, pellet_to_mouth = self._pellet_distances()
+        succeeded = self._update_trial(excitation, pellet_to_mouth)
         before = self._potentials
-        self._potentials = self._shaping_potentials()
-        shaping_on = not math.isnan(self._events["cue"]) and (
-            self._outcome == Outcome.NONE or succeeded)
+        self._potentials = shaping_potentials(self.reward_weights, tips_to_pellet, self._held,
+                                              pellet_to_mouth)
         terms = reward_terms(self.reward_weights, succeeded, before, self._potentials, shaping_on,
                              excitation, self.control_timestep)
-        terminated = self._outcome != Outcome.NONE and (
-            self.time >= self._events["outcome"] + timing.post_outcome - 1e-9)
+        terminated = (self._outcome != Outcome.NONE
+                      and self._steps >= self._outcome_step + self._post_outcome_steps)
         self._episode_over = terminated
         self._last_obs = self._observation()
         if self.render_mode == "human":
             self.render()
-        return (self._last_obs.copy(), float(sum(terms.values())), terminated, False,
+        return (self._last_obs.copy(), sum(terms.values()), terminated, False,
                 self._info(terms, False))
 
     @property
@@ -290,20 +319,28 @@ class MousePelletReachEnv(gym.Env):
                 f"action has shape {excitation.shape}, expected {self.action_space.shape}: one "
                 f"excitation per muscle in reach_env.forelimb.MUSCLES"
             )
-        if not np.isfinite(excitation).all():
+        # One dot product screens for NaN/inf cheaply; overflow of huge finite values is rechecked.
+        if not math.isfinite(float(excitation @ excitation)) and not np.isfinite(excitation).all():
             bad = [MUSCLES[i] for i in np.flatnonzero(~np.isfinite(excitation))]
             raise ValueError(f"action has NaN or infinite excitation for muscles {bad}")
         return np.clip(excitation, 0.0, 1.0)
 
-    def _update_trial(self, excitation: np.ndarray) -> bool:
+    def _pellet_distances(self) -> tuple[float, float]:
+        """Distances (m) from the digit-tip point to the pellet and from the pellet to the mouth."""
+        limb = self.forelimb
+        pellet = limb.pellet_position().tolist()
+        return (math.dist(pellet, limb.digit_tips_position().tolist()),
+                math.dist(pellet, limb.mouth_position().tolist()))
+
+    def _update_trial(self, excitation: np.ndarray, pellet_to_mouth: float) -> bool:
         """Advance events, outcome and phase after a physics step; True if the pellet was eaten now."""
-        limb, timing, events, t = self.forelimb, self.timing, self._events, self.time
-        pellet = limb.pellet_position()
+        limb, events, steps, t = self.forelimb, self._events, self._steps, self.time
+        pellet_height = float(limb.pellet_position()[2])
         self._touch = limb.hand_touches_pellet()
         self._held = self._touch and excitation[limb.grip_muscle_index] >= self.grip_threshold
 
-        if math.isnan(events["cue"]) and t >= timing.cue_time - 1e-9:
-            events["cue"] = timing.cue_time
+        if steps == self._cue_step:
+            events["cue"] = t
         if math.isnan(events["lift"]) and (
                 limb.palm_position()[2] > self._palm_rest_height + self.lift_height):
             events["lift"] = t
@@ -312,24 +349,25 @@ class MousePelletReachEnv(gym.Env):
 
         succeeded = False
         if self._outcome == Outcome.NONE:
-            if np.linalg.norm(pellet - limb.mouth_position()) < self.mouth_radius:
+            if pellet_to_mouth < self.mouth_radius:
                 self._outcome, succeeded = Outcome.SUCCESS, True
                 events["at_mouth"] = t
-            elif not self._held and pellet[2] < self._pellet_rest_height - self.drop_height:
+            elif not self._held and pellet_height < self._pellet_rest_height - self.drop_height:
                 self._outcome = Outcome.DROPPED
-            elif t >= timing.cue_time + timing.response_window - 1e-9:
+            elif steps >= self._timeout_step:
                 self._outcome = Outcome.TIMEOUT
             if self._outcome != Outcome.NONE:
                 events["outcome"] = t
+                self._outcome_step = steps
 
         if self._outcome != Outcome.NONE:
             self._phase = TrialPhase.POST_OUTCOME
         elif self._held:
-            lifted = pellet[2] > self._pellet_rest_height + self.lift_height / 2
+            lifted = pellet_height > self._pellet_rest_height + self.lift_height / 2
             self._phase = TrialPhase.RETRIEVE if lifted else TrialPhase.GRASP
-        elif t < timing.platform_turn:
+        elif steps < self._turn_steps:
             self._phase = TrialPhase.PLATFORM_TURN
-        elif t < timing.cue_time:
+        elif steps < self._cue_step:
             self._phase = TrialPhase.WAIT
         elif math.isnan(events["lift"]):
             self._phase = TrialPhase.CUE
@@ -337,27 +375,17 @@ class MousePelletReachEnv(gym.Env):
             self._phase = TrialPhase.REACH
         return succeeded
 
-    def _shaping_potentials(self) -> tuple[float, float, float]:
-        limb = self.forelimb
-        pellet = limb.pellet_position()
-        return shaping_potentials(
-            self.reward_weights,
-            float(np.linalg.norm(pellet - limb.digit_tips_position())),
-            self._held,
-            float(np.linalg.norm(pellet - limb.mouth_position())),
-        )
-
     def _observation(self) -> np.ndarray:
-        limb, timing, t = self.forelimb, self.timing, self.time
-        since_cue = t - timing.cue_time
+        limb, steps = self.forelimb, self._steps
+        since_cue = max(steps - self._cue_step, 0) * self.control_timestep
         pellet = limb.pellet_position()
         obs = self._obs_buffer
         np.concatenate(
             (
                 limb.joint_angles(), limb.joint_velocities(), limb.muscle_lengths(),
                 limb.muscle_velocities(), limb.muscle_forces(),
-                (1.0 if 0.0 <= since_cue < timing.tone_duration else 0.0,
-                 min(max(since_cue, 0.0), timing.response_window)),
+                (1.0 if self._cue_step <= steps < self._tone_end_step else 0.0,
+                 min(since_cue, self.timing.response_window)),
                 (pellet - limb.digit_tips_position()) * 1000.0,
                 (pellet - limb.mouth_position()) * 1000.0,
                 (float(self._touch), float(self._outcome == Outcome.SUCCESS)),
@@ -387,6 +415,10 @@ class MousePelletReachEnv(gym.Env):
         ``human`` mode; None without a render mode."""
         if self.render_mode == "rgb_array":
             if self._renderer is None:
+                # The offscreen buffer must hold the frame; the MJCF's default is 640 x 480.
+                visual = self.model.vis.global_
+                visual.offwidth = max(visual.offwidth, self.width)
+                visual.offheight = max(visual.offheight, self.height)
                 self._renderer = mujoco.Renderer(self.model, self.height, self.width)
             self._renderer.update_scene(self.data, camera=self.camera)
             return self._renderer.render()

@@ -93,7 +93,7 @@ def reward_terms(
     """
     terms = {"success": weights.success if succeeded else 0.0}
     for name, before, after in zip(("approach", "grasp", "retrieve"), potentials_before,
-                                   potentials_after):
+                                   potentials_after, strict=True):
         terms[name] = (after - before) if shaping_on else 0.0
-    terms["effort"] = -weights.effort * float(np.mean(excitation * excitation)) * dt
+    terms["effort"] = -weights.effort * float(excitation @ excitation) / len(excitation) * dt
     return terms

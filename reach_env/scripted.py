@@ -45,7 +45,8 @@ def muscle_torque_matrix(model: mujoco.MjModel) -> np.ndarray:
         tendon = actuator.trnid[0]
         adr, num = model.tendon_adr[tendon], model.tendon_num[tendon]
         peak_force = actuator.gainprm[2]
-        for joint, coef in zip(model.wrap_objid[adr:adr + num], model.wrap_prm[adr:adr + num]):
+        for joint, coef in zip(model.wrap_objid[adr:adr + num], model.wrap_prm[adr:adr + num],
+                               strict=True):
             matrix[joint_ids.index(joint), i] = -coef * peak_force
     return matrix
 

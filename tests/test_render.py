@@ -49,11 +49,6 @@ def test_render_after_close_reopens(make_env):
     assert np.array_equal(env.render(), first)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "env bug: frames larger than the model's offscreen buffer (640x480, <global "
-    "offwidth/offheight> in the MJCF) are accepted by the constructor but render() raises "
-    "MuJoCo's ValueError telling the user to edit the packaged XML; the env could enlarge "
-    "model.vis.global_.offwidth/offheight"))
 def test_large_frames_render(make_env):
     env = make_env(render_mode="rgb_array", width=1280, height=720)
     env.reset(seed=0)

@@ -86,10 +86,6 @@ class _EarlyCueView:
         return getattr(self._env, name)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "env bug: the step that ENDS at the cue onset (covering [cue - dt, cue], before the tone) "
-    "already pays shaping: shaping_on is evaluated after the step, when events['cue'] has just "
-    "been set"))
 @pytest.mark.parametrize("case", ["zero_action", "reach_before_tone"])
 def test_no_shaping_for_the_step_ending_at_the_cue(make_env, case):
     # zero_action: passive settling alone is paid. reach_before_tone: the scripted controller starts

@@ -90,11 +90,8 @@ def test_zero_action_trial_times_out(episode, response_window):
 @pytest.mark.parametrize(
     ("cue_time", "tone_duration"),
     [
-        pytest.param(0.6, 0.1, marks=pytest.mark.xfail(strict=True, reason=(
-            "env bug: the cue channel is computed as 0 <= t - cue_time < tone_duration in floats "
-            "without tolerance; at t = 0.7, 0.7 - 0.6 = 0.09999999999999998 < 0.1, so with the "
-            "default timing the tone is on for 6 control steps (0.12 s) instead of 5"))),
-        (1.0, 0.1),  # 1.1 - 1.0 = 0.10000000000000009: happens to round the right way
+        (0.6, 0.1),  # 0.7 - 0.6 < 0.1 in floats: the env must count steps, not subtract times
+        (1.0, 0.1),
         (0.6, 0.2),
     ],
 )

@@ -58,10 +58,10 @@ class BaselineConfig:
 def train(config: BaselineConfig) -> dict[str, float]:
     """Train, evaluate and record one baseline run; returns the evaluation figures."""
     import torch
+    from gymnasium.wrappers import RescaleAction
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
-    from gymnasium.wrappers import RescaleAction
 
     import reach_env  # registers the env id
 
