@@ -57,7 +57,7 @@ class MousePelletReachEnv(gym.Env):
     is one trial of the lab's task (Ghanayim et al. 2025): the turntable turns the pellet to the slot,
     a tone sounds, and the mouse has ``response_window`` seconds to bring the pellet to its mouth.
     Grasping is physical: the digits must touch the pellet while the digit flexors are excited, which
-    switches on an adhesive grip of up to 4 mN (20 times the pellet's weight) on the touching contacts.
+    switches on an adhesive grip of up to 10 mN (50 times the pellet's weight) on the touching contacts.
 
     **Action** (``Box(0, 1, (15,), float32)``): excitation of each muscle, in the order of
     :data:`reach_env.forelimb.MUSCLES` (pectoralis clavicular, latissimus dorsi, anterior/middle/posterior
@@ -259,6 +259,7 @@ class MousePelletReachEnv(gym.Env):
         self._outcome = Outcome.NONE
         self._outcome_step = -1
         self._held = False
+        self._lifted = False
         self._touch = False
         self._phase = TrialPhase.PLATFORM_TURN
         tips_to_pellet, pellet_to_mouth = self._pellet_distances()
@@ -360,11 +361,14 @@ class MousePelletReachEnv(gym.Env):
                 events["outcome"] = t
                 self._outcome_step = steps
 
+        if not self._held:
+            self._lifted = False
         if self._outcome != Outcome.NONE:
             self._phase = TrialPhase.POST_OUTCOME
         elif self._held:
-            lifted = pellet_height > self._pellet_rest_height + self.lift_height / 2
-            self._phase = TrialPhase.RETRIEVE if lifted else TrialPhase.GRASP
+            # Once lifted off the post, a held pellet stays in RETRIEVE even if it dips on the way.
+            self._lifted = self._lifted or pellet_height > self._pellet_rest_height + self.lift_height / 2
+            self._phase = TrialPhase.RETRIEVE if self._lifted else TrialPhase.GRASP
         elif steps < self._turn_steps:
             self._phase = TrialPhase.PLATFORM_TURN
         elif steps < self._cue_step:

@@ -120,9 +120,9 @@ class ScriptedReachController:
         if stage in (Stage.WAIT,):
             return limb.digit_tips_position().copy()
         if stage == Stage.LIFT:
-            return np.array([0.011, pellet[1], pellet[2] + 0.002])
+            return np.array([0.012, pellet[1], pellet[2] + 0.005])
         if stage == Stage.ABOVE:
-            return pellet + (-0.0005, 0.0, 0.0045)
+            return pellet + (-0.0005, 0.0, 0.005)
         if stage in (Stage.DESCEND, Stage.CLOSE):
             return pellet + (-0.0003, 0.0, 0.0004)
         if stage == Stage.RAISE:

@@ -1,0 +1,1 @@
+"""dopareach agents: a dopamine-gated cortical policy network and its learning rule."""

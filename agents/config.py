@@ -1,0 +1,75 @@
+"""Typed, validated configuration of the cortical agent and its learning rule."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Sizes and constants of the circuit and of the three-factor learning rule.
+
+    Attributes:
+        n_thalamus: motor-thalamus units.
+        n_cortex: M1 layer-2/3 units.
+        tau: cortical time constant (s).
+        recurrent_gain: spectral scale of the initial recurrent weights (< 1 keeps activity stable).
+        dale: split cortex into excitatory and inhibitory units with sign-constrained outputs.
+        excitatory_fraction: share of excitatory units when ``dale`` is on.
+        connection_density: fraction of recurrent connections present (1 = dense).
+        exploration_std: standard deviation of the exploration noise on each muscle excitation.
+        noise_tau: time constant (s) of the low-pass filtered exploration noise (0 = white).
+        policy_lr: Adam step size of the cortical (dopamine-gated) weights.
+        critic_lr: Adam step size of the critic.
+        gamma: discount per control step.
+        trace_lambda: decay of the eligibility trace per control step (TD(lambda)).
+        update_every: control steps between weight updates (the BPTT window).
+        grad_clip: global norm clip of each update's gradient.
+        critic_hidden: critic hidden-layer width.
+        critic_blocked_with_dopamine: stop the critic too while M1 dopamine is blocked (by default
+            the block is local to M1 and the critic keeps learning, as in the experiment).
+    """
+
+    n_thalamus: int = 64
+    n_cortex: int = 256
+    tau: float = 0.05
+    recurrent_gain: float = 0.9
+    dale: bool = False
+    excitatory_fraction: float = 0.8
+    connection_density: float = 1.0
+    exploration_std: float = 0.1
+    noise_tau: float = 0.05
+    policy_lr: float = 3e-4
+    critic_lr: float = 1e-3
+    gamma: float = 0.98
+    trace_lambda: float = 0.9
+    update_every: int = 20
+    grad_clip: float = 1.0
+    critic_hidden: int = 128
+    critic_blocked_with_dopamine: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("n_thalamus", "n_cortex", "update_every", "critic_hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"AgentConfig.{name}={getattr(self, name)} must be >= 1")
+        for name in ("tau", "exploration_std", "policy_lr", "critic_lr", "grad_clip",
+                     "recurrent_gain"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"AgentConfig.{name}={value} must be a finite positive number")
+        for name in ("gamma", "trace_lambda", "excitatory_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"AgentConfig.{name}={value} must be in [0, 1]")
+        if not 0.0 < self.connection_density <= 1.0:
+            raise ValueError(f"AgentConfig.connection_density={self.connection_density} must be in (0, 1]")
+        if self.noise_tau < 0:
+            raise ValueError(f"AgentConfig.noise_tau={self.noise_tau} must be >= 0 (0 = white noise)")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]

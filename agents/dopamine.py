@@ -1,0 +1,123 @@
+"""The dopamine channel: a reward-prediction error, gated per episode by a silencing schedule.
+
+``DA_t = g(episode) * delta_t``. ``delta_t`` comes from the critic ("VTA value"); ``g`` is the
+fraction of dopamine that reaches M1 in that episode: 1 intact, 0 fully blocked (the lab's DREADD/CNO
+silencing of VTA terminals in M1), in between a partial block. The same schedule type silences the
+motor thalamus's input to M1 (Ramot et al. 2025's inactivation in experts).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class GainRange:
+    """Episodes ``first..last`` (0-based, inclusive) during which the gain is ``gain`` (in [0, 1])."""
+
+    first: int
+    last: int
+    gain: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.first < 0 or self.last < 0:
+            raise ValueError(f"range {self.describe()}: episodes must be >= 0")
+        if self.last < self.first:
+            raise ValueError(f"range {self.describe()}: last episode comes before the first")
+        if not (math.isfinite(self.gain) and 0.0 <= self.gain <= 1.0):
+            raise ValueError(f"range {self.describe()}: gain must be in [0, 1]")
+
+    def describe(self) -> str:
+        return f"{self.first}-{self.last}:{self.gain:g}"
+
+
+class SilencingSchedule:
+    """Piecewise-constant gain over episodes: 1 outside the given ranges.
+
+    Args:
+        ranges: non-overlapping :class:`GainRange` (or ``(first, last, gain)`` tuples).
+
+    Raises:
+        ValueError: naming the offending range, if one is invalid or two overlap.
+    """
+
+    def __init__(self, ranges: Iterable[GainRange | tuple] = ()):
+        parsed = [r if isinstance(r, GainRange) else GainRange(*r) for r in ranges]
+        parsed.sort(key=lambda r: r.first)
+        for before, after in zip(parsed, parsed[1:], strict=False):
+            if after.first <= before.last:
+                raise ValueError(
+                    f"ranges {before.describe()} and {after.describe()} overlap (episodes are 0-based "
+                    f"and inclusive)"
+                )
+        self.ranges: tuple[GainRange, ...] = tuple(parsed)
+
+    @classmethod
+    def from_sessions(cls, spec: str, trials_per_session: int) -> SilencingSchedule:
+        """Parse the lab's session notation, e.g. ``"2-4"`` or ``"2-4:0.3,9-9"``.
+
+        Sessions are 1-based and inclusive; a gain after ``:`` is a partial block (default 0).
+        """
+        if trials_per_session < 1:
+            raise ValueError(f"trials_per_session={trials_per_session} must be >= 1")
+        ranges = []
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            span, _, gain = part.partition(":")
+            first, sep, last = span.partition("-")
+            try:
+                s_first, s_last = int(first), int(last if sep else first)
+                value = float(gain) if gain else 0.0
+            except ValueError:
+                raise ValueError(f"session range {part!r} is not of the form A-B or A-B:gain") from None
+            if s_first < 1 or s_last < 1:
+                raise ValueError(f"session range {part!r}: sessions are numbered from 1")
+            if s_last < s_first:
+                raise ValueError(f"session range {part!r}: last session comes before the first")
+            ranges.append(GainRange((s_first - 1) * trials_per_session,
+                                    s_last * trials_per_session - 1, value))
+        return cls(ranges)
+
+    def gain(self, episode: int) -> float:
+        """Gain in episode ``episode`` (0-based)."""
+        for r in self.ranges:
+            if r.first <= episode <= r.last:
+                return r.gain
+        return 1.0
+
+    def gains(self, episodes: Sequence[int]) -> list[float]:
+        """Gains of several episodes."""
+        return [self.gain(e) for e in episodes]
+
+    def to_list(self) -> list[list[float]]:
+        """Plain data, for configs and checkpoints."""
+        return [[r.first, r.last, r.gain] for r in self.ranges]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SilencingSchedule) and self.ranges == other.ranges
+
+    def __repr__(self) -> str:
+        return f"SilencingSchedule({', '.join(r.describe() for r in self.ranges) or 'intact'})"
+
+
+class DopamineChannel:
+    """Turns reward-prediction errors into the dopamine delivered to M1.
+
+    Args:
+        schedule: gain per episode (M1 dopamine silencing).
+    """
+
+    def __init__(self, schedule: SilencingSchedule | None = None):
+        self.schedule = schedule or SilencingSchedule()
+
+    def gains(self, episodes: Sequence[int]) -> torch.Tensor:
+        """Per-trial gains g (shape ``(B,)``) for a batch of trials."""
+        return torch.tensor(self.schedule.gains(episodes), dtype=torch.float32)
+
+    @staticmethod
+    def signal(delta: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+        """``DA = g * delta``; ``delta`` has trials in its last dimension or matches ``gains``."""
+        return delta * gains

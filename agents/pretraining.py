@@ -1,0 +1,110 @@
+"""Pre-training that stands for the lab's shaping before imaging.
+
+Mice are shaped before the imaged sessions begin: they already lift, reach and grab, poorly. The
+model's counterpart is behaviour cloning of the scripted controller (:mod:`reach_env.scripted`),
+executed with exploration noise so that the demonstrations also show recoveries, and stopped early so
+that the network is able but far from expert. It trains the dopamine-gated cortical weights
+(thalamocortical, recurrent, read-out) by supervised regression, without dopamine: gating applies to
+the protocol that follows, not to this phase. The critic is then warmed up on the cloned policy's
+own trials with M1 dopamine blocked, so that the first imaged session starts with a sensible value
+estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from agents.circuit import CorticalCircuit
+from reach_env import MousePelletReachEnv
+from reach_env.scripted import ScriptedReachController
+
+
+@dataclass
+class Demonstrations:
+    """Scripted trials, padded to the longest: observations (N, T, 69), the controller's clean
+    excitations (N, T, 15) and a validity mask (N, T)."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    valid: np.ndarray
+    success_rate: float
+
+
+def collect_demonstrations(n_trials: int, seed: int, noise_std: float = 0.05, noise_tau: float = 0.05,
+                           progress: bool = True, **env_kwargs) -> Demonstrations:
+    """Run the scripted controller with low-pass filtered noise added to its excitations.
+
+    Args:
+        n_trials: number of trials.
+        seed: seeds the env resets (``seed * 100_000 + i``) and the noise.
+        noise_std: standard deviation of the added excitation noise.
+        noise_tau: time constant (s) of the noise.
+        progress: show a progress bar.
+        **env_kwargs: passed to :class:`MousePelletReachEnv`.
+    """
+    env = MousePelletReachEnv(**env_kwargs)
+    controller = ScriptedReachController(env)
+    rng = np.random.default_rng(seed)
+    decay = math.exp(-env.control_timestep / noise_tau) if noise_tau > 0 else 0.0
+    trials, successes = [], 0
+    for i in tqdm(range(n_trials), desc="demonstrations", disable=not progress):
+        obs, _ = env.reset(seed=seed * 100_000 + i)
+        controller.reset()
+        noise = np.zeros(env.action_space.shape)
+        observations, actions, done = [], [], False
+        while not done:
+            clean = controller(obs)
+            noise = decay * noise + math.sqrt(1 - decay ** 2) * noise_std * rng.standard_normal(noise.shape)
+            observations.append(obs)
+            actions.append(clean)
+            obs, _, terminated, truncated, info = env.step(np.clip(clean + noise, 0.0, 1.0))
+            done = terminated or truncated
+        successes += bool(info["is_success"])
+        trials.append((np.array(observations), np.array(actions)))
+    env.close()
+    length = max(len(o) for o, _ in trials)
+    obs_arr = np.zeros((n_trials, length, trials[0][0].shape[1]), np.float32)
+    act_arr = np.zeros((n_trials, length, trials[0][1].shape[1]), np.float32)
+    valid = np.zeros((n_trials, length), bool)
+    for i, (o, a) in enumerate(trials):
+        obs_arr[i, :len(o)], act_arr[i, :len(a)], valid[i, :len(o)] = o, a, True
+    return Demonstrations(obs_arr, act_arr, valid, successes / n_trials)
+
+
+def behaviour_clone(circuit: CorticalCircuit, demos: Demonstrations, updates: int, seed: int,
+                    batch: int = 32, lr: float = 1e-3, progress: bool = True) -> list[float]:
+    """Regress the cortex's mean excitation onto the demonstrations (teacher-forced observations).
+
+    Trains only :meth:`CorticalCircuit.cortical_parameters`. Returns the loss of every update.
+    """
+    params = circuit.cortical_parameters()
+    optimizer = torch.optim.Adam(params, lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    observations = torch.as_tensor(demos.observations)
+    actions = torch.as_tensor(demos.actions)
+    valid = torch.as_tensor(demos.valid, dtype=torch.float32)
+    n_trials, length = valid.shape
+    ones = torch.ones(min(batch, n_trials))
+    losses = []
+    for _ in tqdm(range(updates), desc="behaviour cloning", disable=not progress):
+        pick = torch.randperm(n_trials, generator=generator)[:len(ones)]
+        state = circuit.initial_state(len(pick))
+        x = state.x
+        loss = torch.zeros(())
+        for t in range(length):
+            thalamic = circuit.thalamus(observations[pick, t], ones)
+            x, _, mean = circuit.cortex(x, thalamic)
+            error = ((mean - actions[pick, t]) ** 2).mean(-1)
+            loss = loss + (error * valid[pick, t]).sum()
+        loss = loss / valid[pick].sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+    return losses

@@ -1,0 +1,123 @@
+"""Per-trial recordings of the circuit for the analyses, streamed to one ``.npz`` file per session.
+
+Each file ``session_NN.npz`` (NN = 1-based session) holds, for its n trials and T time samples:
+
+=================  =============  ====================================================================
+array              shape          meaning
+=================  =============  ====================================================================
+episode            (n,)           protocol episode (0-based)
+success, outcome   (n,)           bool; reach_env.trial.Outcome value
+steps              (n,)           control steps the trial lasted
+dopamine_gain      (n,)           g of the dopamine channel in that trial
+thalamus_gain      (n,)           gain of the thalamic input (0 = silenced)
+event_names        (5,)           cue, lift, grab, at_mouth, outcome
+event_times        (n, 5)         s from trial start (NaN: did not happen)
+time               (T,)           s from trial start at the end of each sample
+valid              (n, T)         sample lies within the trial
+cortex             (n, T, N)      cortical rates (float16)
+thalamus           (n, T, M)      thalamic rates (float16)
+action, noise      (n, T, 15)     excitation sent to the muscles and the exploration noise in it
+reward, value      (n, T)         env reward; critic value V(s)
+delta, dopamine    (n, T)         reward-prediction error; delivered dopamine g * delta
+phase              (n, T)         reach_env.trial.TrialPhase at the end of the sample (-1: invalid)
+=================  =============  ====================================================================
+
+With ``downsample = k > 1`` each sample averages k control steps (rates, noise, delta, ...; sums for
+reward) and takes the last phase, so brief dopamine transients are kept, not skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from agents.three_factor import BatchRecord
+from reach_env import EVENTS
+
+_MEAN_FIELDS = ("cortex", "thalamus", "action", "noise", "value", "delta", "dopamine")
+_HALF_PRECISION = ("cortex", "thalamus", "action", "noise")
+
+
+class ActivityRecorder:
+    """Collects :class:`BatchRecord` trials and writes each session when it is complete.
+
+    Args:
+        directory: where ``session_NN.npz`` files go (created if missing).
+        max_steps: control steps of the longest possible trial (env timing), fixing T.
+        control_timestep: seconds per control step.
+        downsample: control steps per recorded sample.
+    """
+
+    def __init__(self, directory: str | Path, max_steps: int, control_timestep: float, downsample: int = 1):
+        if downsample < 1:
+            raise ValueError(f"downsample={downsample} must be >= 1")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.downsample = downsample
+        self.samples = -(-max_steps // downsample)
+        self.padded_steps = self.samples * downsample
+        self.control_timestep = control_timestep
+        self._session: int | None = None
+        self._trials: list[dict[str, np.ndarray]] = []
+
+    def add(self, record: BatchRecord, sessions: list[int]) -> None:
+        """Add every trial of ``record``; ``sessions[b]`` is trial b's 1-based session."""
+        for b, summary in enumerate(record.summaries):
+            if self._session is not None and sessions[b] != self._session:
+                self.flush()
+            self._session = sessions[b]
+            self._trials.append(self._trial(record, b, summary))
+
+    def _trial(self, record: BatchRecord, b: int, summary) -> dict[str, np.ndarray]:
+        k, steps = self.downsample, record.valid.shape[0]
+        if steps > self.padded_steps:
+            raise ValueError(f"trial of {steps} steps exceeds max_steps={self.padded_steps}")
+
+        def padded(array: np.ndarray, fill=0) -> np.ndarray:
+            out = np.full((self.padded_steps,) + array.shape[1:], fill, dtype=array.dtype)
+            out[:steps] = array
+            return out
+
+        valid = padded(record.valid[:, b], False).reshape(self.samples, k)
+        weight = valid.sum(1)
+        trial = {"valid": weight > 0}
+        for name in _MEAN_FIELDS:
+            data = padded(getattr(record, name)[:, b].astype(np.float32))
+            data = data.reshape(self.samples, k, *data.shape[1:])
+            mask = valid.reshape(self.samples, k, *([1] * (data.ndim - 2)))
+            mean = (data * mask).sum(1) / np.maximum(weight, 1).reshape(-1, *([1] * (data.ndim - 2)))
+            trial[name] = mean.astype(np.float16 if name in _HALF_PRECISION else np.float32)
+        trial["reward"] = padded(record.reward[:, b].astype(np.float32)).reshape(self.samples, k).sum(1)
+        phase = padded(record.phase[:, b], -1).reshape(self.samples, k)
+        last = np.maximum(weight - 1, 0)
+        trial["phase"] = np.where(weight > 0, phase[np.arange(self.samples), last], -1).astype(np.int8)
+        trial["scalars"] = np.array([summary.episode, summary.success, summary.outcome, summary.steps,
+                                     summary.dopamine_gain, summary.thalamus_gain], dtype=np.float64)
+        trial["event_times"] = np.array([summary.events[e] for e in EVENTS], dtype=np.float64)
+        return trial
+
+    def flush(self) -> Path | None:
+        """Write the current session's trials (if any) and start afresh; returns the file."""
+        if not self._trials:
+            return None
+        trials, session = self._trials, self._session
+        scalars = np.stack([t["scalars"] for t in trials])
+        arrays = {name: np.stack([t[name] for t in trials])
+                  for name in ("valid", "reward", "phase", "event_times", *_MEAN_FIELDS)}
+        path = self.directory / f"session_{session:02d}.npz"
+        temporary = path.with_suffix(".tmp.npz")
+        np.savez_compressed(
+            temporary, episode=scalars[:, 0].astype(np.int64), success=scalars[:, 1].astype(bool),
+            outcome=scalars[:, 2].astype(np.int8), steps=scalars[:, 3].astype(np.int32),
+            dopamine_gain=scalars[:, 4].astype(np.float32), thalamus_gain=scalars[:, 5].astype(np.float32),
+            event_names=np.array(EVENTS), time=(np.arange(1, self.samples + 1) * self.downsample
+                                                * self.control_timestep),
+            **arrays)
+        temporary.replace(path)  # a killed run never leaves a half-written session file
+        self._trials, self._session = [], None
+        return path
+
+    def close(self) -> None:
+        """Write whatever is pending."""
+        self.flush()

@@ -1,0 +1,241 @@
+"""The three-factor learning rule: eligibility x dopamine, applied to batches of trials.
+
+How it maps onto the three factors. The cortex acts stochastically (exploration noise on the
+read-out), so each step leaves a policy-gradient eligibility ``d log pi(a_t | history) / dW`` at every
+cortical synapse (factors 1 and 2: pre- and postsynaptic activity, folded into the gradient by
+autograd, through the recurrent dynamics within an update window). The eligibility decays with
+``gamma * lambda`` per step (an eligibility trace). The critic turns rewards into the
+reward-prediction error ``delta_t = r_t + gamma V(s_{t+1}) - V(s_t)``, and the dopamine channel
+delivers ``DA_t = g * delta_t`` to M1 (factor 3). The update is ``dW proportional to sum_t DA_t e_t``,
+computed in its equivalent forward view ``sum_k d log pi_k / dW * sum_{t >= k} (gamma lambda)^(t-k)
+DA_t`` over each window of ``update_every`` steps (Williams 1992; reward-based e-prop, Bellec et al.
+2020, uses the same stop-gradient advantage).
+
+Adam normalises gradient scale, so the dopamine gain is applied to the step itself: trials of a batch
+are weighted by ``g / mean(g)`` and the step size is multiplied by ``mean(g)``. With ``g = 0`` the
+optimiser step is skipped entirely: no gradient, momentum or state change can move a silenced weight.
+The critic learns by TD(lambda) and, by default, keeps learning while M1 dopamine is blocked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from agents.circuit import CorticalCircuit
+from agents.config import AgentConfig
+from agents.dopamine import DopamineChannel, SilencingSchedule
+from reach_env import EVENTS, MousePelletReachEnv
+
+@dataclass
+class TrialSummary:
+    """One trial's outcome and learning signals."""
+
+    episode: int
+    success: bool
+    outcome: int
+    ret: float
+    success_reward: float
+    steps: int
+    events: dict[str, float]
+    mean_delta: float
+    mean_dopamine: float
+    dopamine_gain: float
+    thalamus_gain: float
+
+
+@dataclass
+class BatchRecord:
+    """Everything a batch of B trials produced, time-major (T steps x B trials), as NumPy arrays.
+
+    Steps after a trial's end are padded (``valid`` is False there).
+    """
+
+    summaries: list[TrialSummary]
+    valid: np.ndarray  # (T, B) bool
+    cortex: np.ndarray  # (T, B, n_cortex) cortical rates
+    thalamus: np.ndarray  # (T, B, n_thalamus) thalamic rates
+    action: np.ndarray  # (T, B, n_muscles) excitations sent to the env
+    noise: np.ndarray  # (T, B, n_muscles) exploration noise within the action
+    reward: np.ndarray  # (T, B)
+    value: np.ndarray  # (T, B) critic value V(s_t)
+    delta: np.ndarray  # (T, B) reward-prediction error
+    dopamine: np.ndarray  # (T, B) delivered dopamine g * delta
+    phase: np.ndarray  # (T, B) env TrialPhase after the step
+    update_norms: list[float] = field(default_factory=list)  # per update: norm of the cortical change
+
+
+class ThreeFactorLearner:
+    """Runs batches of trials with a :class:`CorticalCircuit` and applies the gated updates.
+
+    Args:
+        circuit: the network.
+        config: learning constants.
+        dopamine: the dopamine channel (its schedule says which episodes are blocked).
+        thalamus: schedule of the thalamic input's gain (0 = silenced).
+        seed: seeds the exploration noise.
+    """
+
+    def __init__(self, circuit: CorticalCircuit, config: AgentConfig, dopamine: DopamineChannel,
+                 thalamus: SilencingSchedule | None = None, seed: int = 0):
+        self.circuit = circuit
+        self.config = config
+        self.dopamine = dopamine
+        self.thalamus = thalamus or SilencingSchedule()
+        self.cortex_optimizer = torch.optim.Adam(circuit.cortical_parameters(), lr=config.policy_lr)
+        self.critic_optimizer = torch.optim.Adam(circuit.critic.parameters(), lr=config.critic_lr)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    # --- acting ------------------------------------------------------------------------------------
+
+    def run_trials(self, envs: Sequence[MousePelletReachEnv], episodes: Sequence[int],
+                   env_seeds: Sequence[int], learn: bool = True, explore: bool = True) -> BatchRecord:
+        """Run one trial in each env, in lockstep, learning every ``update_every`` steps.
+
+        Args:
+            envs: B environments (unwrapped).
+            episodes: the protocol's episode number of each trial (sets dopamine/thalamus gains).
+            env_seeds: seed for each env's reset.
+            learn: apply updates (False: act only, e.g. for evaluation).
+            explore: add exploration noise (False: act with the mean excitation).
+        """
+        if not (len(envs) == len(episodes) == len(env_seeds)):
+            raise ValueError(f"{len(envs)} envs, {len(episodes)} episodes and {len(env_seeds)} seeds "
+                             f"must match")
+        batch = len(envs)
+        circuit, config = self.circuit, self.config
+        gains = self.dopamine.gains(episodes)
+        thalamus_gains = torch.tensor(self.thalamus.gains(episodes), dtype=torch.float32)
+        observations = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, env_seeds,
+                                                                              strict=True)])
+        active = np.ones(batch, bool)
+        state = circuit.initial_state(batch)
+        returns, success_rewards = np.zeros(batch), np.zeros(batch)
+        finals: list[dict | None] = [None] * batch
+        steps = np.zeros(batch, int)
+        rows: dict[str, list] = {k: [] for k in ("valid", "cortex", "thalamus", "action", "noise",
+                                                 "reward", "value", "phase")}
+        deltas: list[np.ndarray] = []
+        window: list[tuple] = []
+        update_norms: list[float] = []
+
+        while active.any():
+            obs_t = torch.as_tensor(observations, dtype=torch.float32)
+            out = circuit.step(obs_t, state, thalamus_gains, self.generator, explore=explore)
+            value = circuit.critic(obs_t)
+            actions = out.action.numpy()
+            rewards = np.zeros(batch)
+            done = np.zeros(batch, bool)
+            phase = np.full(batch, -1)
+            valid = active.copy()
+            for b in np.flatnonzero(active):
+                obs, reward, terminated, truncated, info = envs[b].step(actions[b])
+                observations[b] = obs
+                rewards[b] = reward
+                returns[b] += reward
+                success_rewards[b] += info["reward_success"]
+                steps[b] += 1
+                phase[b] = info["phase"]
+                if terminated or truncated:
+                    done[b] = True
+                    active[b] = False
+                    finals[b] = info
+            for key, value_np in (("valid", valid), ("cortex", out.cortex.detach().numpy()),
+                                  ("thalamus", out.thalamus.detach().numpy()), ("action", actions),
+                                  ("noise", out.noise.detach().numpy()), ("reward", rewards),
+                                  ("value", value.detach().numpy()), ("phase", phase)):
+                rows[key].append(value_np)
+            window.append((out.log_prob, value, torch.as_tensor(rewards, dtype=torch.float32),
+                           torch.as_tensor(done), torch.as_tensor(valid)))
+            state = out.state
+            if len(window) == config.update_every or not active.any():
+                next_value = circuit.critic(torch.as_tensor(observations, dtype=torch.float32)).detach()
+                delta, norm = self._update(window, next_value, gains, learn)
+                deltas.extend(delta)
+                if norm is not None:
+                    update_norms.append(norm)
+                window = []
+                state = state.detach()
+
+        delta_all = np.stack(deltas)
+        valid_all = np.stack(rows["valid"])
+        dopamine_all = delta_all * gains.numpy()[None, :]
+        summaries = []
+        for b in range(batch):
+            info = finals[b]
+            mask = valid_all[:, b]
+            events = {e: (math.nan if info["events"][e] is None else info["events"][e]) for e in EVENTS}
+            summaries.append(TrialSummary(
+                episode=int(episodes[b]), success=bool(info["is_success"]), outcome=int(info["outcome"]),
+                ret=float(returns[b]), success_reward=float(success_rewards[b]), steps=int(steps[b]),
+                events=events, mean_delta=float(delta_all[mask, b].mean()),
+                mean_dopamine=float(dopamine_all[mask, b].mean()), dopamine_gain=float(gains[b]),
+                thalamus_gain=float(thalamus_gains[b])))
+        stacked = {k: np.stack(v) for k, v in rows.items()}
+        return BatchRecord(summaries=summaries, valid=stacked["valid"], cortex=stacked["cortex"],
+                           thalamus=stacked["thalamus"], action=stacked["action"], noise=stacked["noise"],
+                           reward=stacked["reward"], value=stacked["value"], delta=delta_all,
+                           dopamine=dopamine_all, phase=stacked["phase"], update_norms=update_norms)
+
+    # --- learning ----------------------------------------------------------------------------------
+
+    def _update(self, window: list[tuple], next_value: torch.Tensor, gains: torch.Tensor,
+                learn: bool) -> tuple[list[np.ndarray], float | None]:
+        """TD errors of a window and, if ``learn``, the gated cortical and critic updates.
+
+        Returns the window's per-step delta arrays and the norm of the cortical weight change (None
+        when the cortical step was skipped).
+        """
+        config = self.config
+        log_probs = torch.stack([w[0] for w in window])  # (T, B)
+        values = torch.stack([w[1] for w in window])
+        rewards = torch.stack([w[2] for w in window])
+        done = torch.stack([w[3] for w in window]).float()
+        mask = torch.stack([w[4] for w in window]).float()
+        with torch.no_grad():
+            following = torch.cat([values[1:].detach(), next_value[None]], 0)
+            delta = (rewards + config.gamma * following * (1.0 - done) - values.detach()) * mask
+            trace = torch.zeros_like(delta)
+            running = torch.zeros(delta.shape[1])
+            for t in reversed(range(len(window))):
+                running = delta[t] + config.gamma * config.trace_lambda * (1.0 - done[t]) * running
+                trace[t] = running * mask[t]
+        deltas = [d.numpy() for d in delta]
+        if not learn:
+            return deltas, None
+
+        count = mask.sum().clamp(min=1.0)
+        mean_gain = float(gains.mean())
+        norm = None
+        if mean_gain > 0.0:
+            weights = gains / mean_gain
+            policy_loss = -(log_probs * trace * weights[None, :] * mask).sum() / count
+            norm = self._gated_step(self.cortex_optimizer, self.circuit.cortical_parameters(),
+                                    policy_loss, config.policy_lr * mean_gain)
+        else:
+            self.cortex_optimizer.zero_grad(set_to_none=True)
+        critic_gain = mean_gain if config.critic_blocked_with_dopamine else 1.0
+        critic_loss = (((values - (trace + values.detach())) ** 2) * mask).sum() / count
+        if critic_gain > 0.0:
+            self._gated_step(self.critic_optimizer, list(self.circuit.critic.parameters()),
+                             critic_loss, config.critic_lr * critic_gain)
+        else:
+            self.critic_optimizer.zero_grad(set_to_none=True)
+        return deltas, norm
+
+    def _gated_step(self, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
+                    loss: torch.Tensor, lr: float) -> float:
+        """Backward, clip, one optimiser step at ``lr``; returns the norm of the parameter change."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        before = [p.detach().clone() for p in params]
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.step()
+        return float(torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in zip(params, before,
+                                                                                   strict=True))))
