@@ -40,7 +40,7 @@ class AgentConfig:
     connection_density: float = 1.0
     exploration_std: float = 0.1
     noise_tau: float = 0.05
-    policy_lr: float = 3e-4
+    policy_lr: float = 1e-4
     critic_lr: float = 1e-3
     gamma: float = 0.98
     trace_lambda: float = 0.9

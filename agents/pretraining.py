@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from agents.circuit import CorticalCircuit
+from agents.three_factor import ThreeFactorLearner
 from reach_env import MousePelletReachEnv
 from reach_env.scripted import ScriptedReachController
 
@@ -108,3 +109,65 @@ def behaviour_clone(circuit: CorticalCircuit, demos: Demonstrations, updates: in
         optimizer.step()
         losses.append(loss.item())
     return losses
+
+
+@dataclass(frozen=True)
+class PretrainingConfig:
+    """How much shaping precedes the protocol.
+
+    Attributes:
+        demonstrations: scripted trials to clone.
+        demonstration_noise: excitation noise in the demonstrations (shows recoveries).
+        updates: behaviour-cloning updates (few: the network must stay far from expert).
+        lr: behaviour-cloning step size.
+        critic_warmup_batches: batches of trials, with M1 dopamine blocked, that warm up the critic.
+    """
+
+    demonstrations: int = 256
+    demonstration_noise: float = 0.05
+    updates: int = 600
+    lr: float = 1e-3
+    critic_warmup_batches: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("demonstrations", "updates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"PretrainingConfig.{name}={getattr(self, name)} must be >= 1")
+        if self.critic_warmup_batches < 0:
+            raise ValueError(f"PretrainingConfig.critic_warmup_batches={self.critic_warmup_batches} "
+                             f"must be >= 0")
+        if not 0 <= self.demonstration_noise <= 1:
+            raise ValueError(f"PretrainingConfig.demonstration_noise={self.demonstration_noise} "
+                             f"must be in [0, 1]")
+        if not self.lr > 0:
+            raise ValueError(f"PretrainingConfig.lr={self.lr} must be > 0")
+
+
+def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], config: PretrainingConfig,
+             seed: int, progress: bool = True) -> dict[str, float]:
+    """Shape the network before the protocol: behaviour cloning, then critic warm-up.
+
+    Returns figures for the log: the demonstrations' success rate, the final cloning loss and the
+    success rate of the warm-up trials (the cloned policy acting with exploration noise).
+    """
+    timing = envs[0].timing
+    demos = collect_demonstrations(config.demonstrations, seed, noise_std=config.demonstration_noise,
+                                   progress=progress, platform_turn=timing.platform_turn,
+                                   cue_time=timing.cue_time, tone_duration=timing.tone_duration,
+                                   response_window=timing.response_window, post_outcome=timing.post_outcome)
+    losses = behaviour_clone(learner.circuit, demos, config.updates, seed, lr=config.lr,
+                             progress=progress)
+    batch, successes = len(envs), []
+    for k in range(config.critic_warmup_batches):
+        # Episode -1 lies outside every schedule; update_cortex=False keeps the cortex as cloned.
+        record = learner.run_trials(envs, [-1] * batch,
+                                    [warmup_seed(seed, k * batch + i) for i in range(batch)],
+                                    update_cortex=False)
+        successes += [s.success for s in record.summaries]
+    return {"demonstration_success_rate": demos.success_rate, "behaviour_cloning_loss": losses[-1],
+            "warmup_success_rate": float(np.mean(successes)) if successes else math.nan}
+
+
+def warmup_seed(seed: int, trial: int) -> int:
+    """Env reset seed of critic warm-up trial ``trial``: a stream apart from the protocol's."""
+    return seed * 10_000_000 + 9_000_000 + trial

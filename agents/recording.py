@@ -1,4 +1,4 @@
-"""Per-trial recordings of the circuit for the analyses, streamed to one ``.npz`` file per session.
+"""Per-trial recordings of the circuit for the analyses, streamed to disk, one ``.npz`` file per session.
 
 Each file ``session_NN.npz`` (NN = 1-based session) holds, for its n trials and T time samples:
 
@@ -40,10 +40,14 @@ _HALF_PRECISION = ("cortex", "thalamus", "action", "noise")
 
 
 class ActivityRecorder:
-    """Collects :class:`BatchRecord` trials and writes each session when it is complete.
+    """Streams :class:`BatchRecord` trials to disk and assembles one file per session.
+
+    Each batch is written at once as a part file (``session_NN.part_EEEEEE.npz``, E = its first
+    episode), so a killed run loses nothing that a checkpoint covers; :meth:`finish_session` merges a
+    session's parts into ``session_NN.npz``.
 
     Args:
-        directory: where ``session_NN.npz`` files go (created if missing).
+        directory: where the files go (created if missing).
         max_steps: control steps of the longest possible trial (env timing), fixing T.
         control_timestep: seconds per control step.
         downsample: control steps per recorded sample.
@@ -58,16 +62,40 @@ class ActivityRecorder:
         self.samples = -(-max_steps // downsample)
         self.padded_steps = self.samples * downsample
         self.control_timestep = control_timestep
-        self._session: int | None = None
-        self._trials: list[dict[str, np.ndarray]] = []
 
     def add(self, record: BatchRecord, sessions: list[int]) -> None:
-        """Add every trial of ``record``; ``sessions[b]`` is trial b's 1-based session."""
+        """Write every trial of ``record``; ``sessions[b]`` is trial b's 1-based session."""
+        by_session: dict[int, list[dict[str, np.ndarray]]] = {}
         for b, summary in enumerate(record.summaries):
-            if self._session is not None and sessions[b] != self._session:
-                self.flush()
-            self._session = sessions[b]
-            self._trials.append(self._trial(record, b, summary))
+            by_session.setdefault(sessions[b], []).append(self._trial(record, b, summary))
+        for session, trials in by_session.items():
+            first = int(trials[0]["scalars"][0])
+            self._save(self.directory / f"session_{session:02d}.part_{first:06d}.npz", self._stack(trials))
+
+    def finish_session(self, session: int) -> Path | None:
+        """Merge the session's part files into ``session_NN.npz``; returns it (None if no parts)."""
+        parts = sorted(self.directory.glob(f"session_{session:02d}.part_*.npz"))
+        if not parts:
+            return None
+        loaded = [dict(np.load(p)) for p in parts]
+        merged = {k: (np.concatenate([d[k] for d in loaded]) if loaded[0][k].ndim and k not in
+                      ("event_names", "time") else loaded[0][k]) for k in loaded[0]}
+        path = self.directory / f"session_{session:02d}.npz"
+        self._save(path, merged)
+        for p in parts:
+            p.unlink()
+        return path
+
+    def discard_from(self, episode: int) -> None:
+        """Delete part files of trials at or after ``episode`` (resuming from a checkpoint there)."""
+        for part in self.directory.glob("session_*.part_*.npz"):
+            if int(part.stem.rsplit("_", 1)[1]) >= episode:
+                part.unlink()
+
+    def close(self) -> None:
+        """Merge whatever sessions still have parts."""
+        for session in sorted({int(p.name[8:10]) for p in self.directory.glob("session_*.part_*.npz")}):
+            self.finish_session(session)
 
     def _trial(self, record: BatchRecord, b: int, summary) -> dict[str, np.ndarray]:
         k, steps = self.downsample, record.valid.shape[0]
@@ -97,27 +125,20 @@ class ActivityRecorder:
         trial["event_times"] = np.array([summary.events[e] for e in EVENTS], dtype=np.float64)
         return trial
 
-    def flush(self) -> Path | None:
-        """Write the current session's trials (if any) and start afresh; returns the file."""
-        if not self._trials:
-            return None
-        trials, session = self._trials, self._session
+    def _stack(self, trials: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         scalars = np.stack([t["scalars"] for t in trials])
         arrays = {name: np.stack([t[name] for t in trials])
                   for name in ("valid", "reward", "phase", "event_times", *_MEAN_FIELDS)}
-        path = self.directory / f"session_{session:02d}.npz"
-        temporary = path.with_suffix(".tmp.npz")
-        np.savez_compressed(
-            temporary, episode=scalars[:, 0].astype(np.int64), success=scalars[:, 1].astype(bool),
+        return dict(
+            episode=scalars[:, 0].astype(np.int64), success=scalars[:, 1].astype(bool),
             outcome=scalars[:, 2].astype(np.int8), steps=scalars[:, 3].astype(np.int32),
             dopamine_gain=scalars[:, 4].astype(np.float32), thalamus_gain=scalars[:, 5].astype(np.float32),
-            event_names=np.array(EVENTS), time=(np.arange(1, self.samples + 1) * self.downsample
-                                                * self.control_timestep),
+            event_names=np.array(EVENTS),
+            time=np.arange(1, self.samples + 1) * self.downsample * self.control_timestep,
             **arrays)
-        temporary.replace(path)  # a killed run never leaves a half-written session file
-        self._trials, self._session = [], None
-        return path
 
-    def close(self) -> None:
-        """Write whatever is pending."""
-        self.flush()
+    @staticmethod
+    def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+        temporary = path.with_name(path.name[:-4] + ".tmp.npz")
+        np.savez_compressed(temporary, **arrays)
+        temporary.replace(path)  # a killed run never leaves a half-written file under the final name

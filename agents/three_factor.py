@@ -31,6 +31,7 @@ from agents.config import AgentConfig
 from agents.dopamine import DopamineChannel, SilencingSchedule
 from reach_env import EVENTS, MousePelletReachEnv
 
+
 @dataclass
 class TrialSummary:
     """One trial's outcome and learning signals."""
@@ -67,6 +68,11 @@ class BatchRecord:
     dopamine: np.ndarray  # (T, B) delivered dopamine g * delta
     phase: np.ndarray  # (T, B) env TrialPhase after the step
     update_norms: list[float] = field(default_factory=list)  # per update: norm of the cortical change
+    #: Per cortical parameter (``thalamocortical``, ``recurrent``, ...): norm of its total change
+    #: over the batch.
+    layer_update_norms: dict[str, float] = field(default_factory=dict)
+    #: Per filmed batch index: (RGB frame, env info) after every control step.
+    frames: dict[int, list[tuple[np.ndarray, dict]]] = field(default_factory=dict)
 
 
 class ThreeFactorLearner:
@@ -89,11 +95,13 @@ class ThreeFactorLearner:
         self.cortex_optimizer = torch.optim.Adam(circuit.cortical_parameters(), lr=config.policy_lr)
         self.critic_optimizer = torch.optim.Adam(circuit.critic.parameters(), lr=config.critic_lr)
         self.generator = torch.Generator().manual_seed(seed)
+        self._cortical_names = [name for name, _ in circuit.cortex.named_parameters()]
 
     # --- acting ------------------------------------------------------------------------------------
 
     def run_trials(self, envs: Sequence[MousePelletReachEnv], episodes: Sequence[int],
-                   env_seeds: Sequence[int], learn: bool = True, explore: bool = True) -> BatchRecord:
+                   env_seeds: Sequence[int], learn: bool = True, explore: bool = True,
+                   update_cortex: bool = True, film: Sequence[int] = ()) -> BatchRecord:
         """Run one trial in each env, in lockstep, learning every ``update_every`` steps.
 
         Args:
@@ -102,6 +110,10 @@ class ThreeFactorLearner:
             env_seeds: seed for each env's reset.
             learn: apply updates (False: act only, e.g. for evaluation).
             explore: add exploration noise (False: act with the mean excitation).
+            update_cortex: with ``learn``, also update the cortex (False: critic only, as when
+                warming up the critic before the protocol).
+            film: batch indices of trials to render (their envs need ``render_mode="rgb_array"``);
+                the frames, one per control step with the step's info, land in ``record.frames``.
         """
         if not (len(envs) == len(episodes) == len(env_seeds)):
             raise ValueError(f"{len(envs)} envs, {len(episodes)} episodes and {len(env_seeds)} seeds "
@@ -122,6 +134,8 @@ class ThreeFactorLearner:
         deltas: list[np.ndarray] = []
         window: list[tuple] = []
         update_norms: list[float] = []
+        frames: dict[int, list[tuple[np.ndarray, dict]]] = {b: [] for b in film}
+        layer_squares: dict[str, float] = dict.fromkeys(self._cortical_names, 0.0)
 
         while active.any():
             obs_t = torch.as_tensor(observations, dtype=torch.float32)
@@ -140,6 +154,8 @@ class ThreeFactorLearner:
                 success_rewards[b] += info["reward_success"]
                 steps[b] += 1
                 phase[b] = info["phase"]
+                if b in frames:
+                    frames[b].append((envs[b].render(), info))
                 if terminated or truncated:
                     done[b] = True
                     active[b] = False
@@ -154,10 +170,12 @@ class ThreeFactorLearner:
             state = out.state
             if len(window) == config.update_every or not active.any():
                 next_value = circuit.critic(torch.as_tensor(observations, dtype=torch.float32)).detach()
-                delta, norm = self._update(window, next_value, gains, learn)
+                delta, layer_norms = self._update(window, next_value, gains, learn, update_cortex)
                 deltas.extend(delta)
-                if norm is not None:
-                    update_norms.append(norm)
+                if layer_norms is not None:
+                    update_norms.append(math.sqrt(sum(n * n for n in layer_norms.values())))
+                    for name, n in layer_norms.items():
+                        layer_squares[name] += n * n
                 window = []
                 state = state.detach()
 
@@ -179,16 +197,18 @@ class ThreeFactorLearner:
         return BatchRecord(summaries=summaries, valid=stacked["valid"], cortex=stacked["cortex"],
                            thalamus=stacked["thalamus"], action=stacked["action"], noise=stacked["noise"],
                            reward=stacked["reward"], value=stacked["value"], delta=delta_all,
-                           dopamine=dopamine_all, phase=stacked["phase"], update_norms=update_norms)
+                           dopamine=dopamine_all, phase=stacked["phase"], update_norms=update_norms,
+                           layer_update_norms={k: math.sqrt(v) for k, v in layer_squares.items()},
+                           frames=frames)
 
     # --- learning ----------------------------------------------------------------------------------
 
     def _update(self, window: list[tuple], next_value: torch.Tensor, gains: torch.Tensor,
-                learn: bool) -> tuple[list[np.ndarray], float | None]:
+                learn: bool, update_cortex: bool) -> tuple[list[np.ndarray], dict[str, float] | None]:
         """TD errors of a window and, if ``learn``, the gated cortical and critic updates.
 
-        Returns the window's per-step delta arrays and the norm of the cortical weight change (None
-        when the cortical step was skipped).
+        Returns the window's per-step delta arrays and the norm of each cortical parameter's change
+        (None when the cortical step was skipped).
         """
         config = self.config
         log_probs = torch.stack([w[0] for w in window])  # (T, B)
@@ -211,11 +231,15 @@ class ThreeFactorLearner:
         count = mask.sum().clamp(min=1.0)
         mean_gain = float(gains.mean())
         norm = None
-        if mean_gain > 0.0:
+        if mean_gain > 0.0 and update_cortex:
             weights = gains / mean_gain
-            policy_loss = -(log_probs * trace * weights[None, :] * mask).sum() / count
-            norm = self._gated_step(self.cortex_optimizer, self.circuit.cortical_parameters(),
-                                    policy_loss, config.policy_lr * mean_gain)
+            # The trace of dopamine relative to its mean over the window (a tonic baseline): a biased
+            # critic would otherwise reinforce whatever the exploration noise did.
+            centred = (trace - (trace * mask).sum() / count) * mask
+            policy_loss = -(log_probs * centred * weights[None, :]).sum() / count
+            changes = self._gated_step(self.cortex_optimizer, self.circuit.cortical_parameters(),
+                                       policy_loss, config.policy_lr * mean_gain)
+            norm = dict(zip(self._cortical_names, changes, strict=True))
         else:
             self.cortex_optimizer.zero_grad(set_to_none=True)
         critic_gain = mean_gain if config.critic_blocked_with_dopamine else 1.0
@@ -228,8 +252,8 @@ class ThreeFactorLearner:
         return deltas, norm
 
     def _gated_step(self, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
-                    loss: torch.Tensor, lr: float) -> float:
-        """Backward, clip, one optimiser step at ``lr``; returns the norm of the parameter change."""
+                    loss: torch.Tensor, lr: float) -> list[float]:
+        """Backward, clip, one optimiser step at ``lr``; returns the norm of each parameter's change."""
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
@@ -237,5 +261,4 @@ class ThreeFactorLearner:
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.step()
-        return float(torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in zip(params, before,
-                                                                                   strict=True))))
+        return [float(torch.linalg.vector_norm(p.detach() - b)) for p, b in zip(params, before, strict=True)]

@@ -1,0 +1,131 @@
+"""Checkpoints that resume a run exactly: ``checkpoints/episode_NNNNNN.pt`` (N = trials completed).
+
+A checkpoint holds the networks, both optimisers, every random generator's state (Python, NumPy, torch's
+global one and the learner's exploration generator; the envs are reset with a per-episode seed, so
+they need none), the episode counter, the silencing schedules and the resolved config. Every value is
+a tensor or plain data, so the file loads with ``torch.load(path, weights_only=True)``; the
+state dict of every dopamine-gated weight (thalamocortical, recurrent, read-out) is under ``"cortex"``.
+
+Writes go to a temporary file that is renamed into place, so a kill never leaves a half-written
+checkpoint under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from training.protocol import Run
+
+FORMAT_VERSION = 1
+_NAME = re.compile(r"^episode_(\d{6})\.pt$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: corrupt, foreign or made by a different configuration."""
+
+
+def checkpoint_path(directory: Path, episode: int) -> Path:
+    return directory / f"episode_{episode:06d}.pt"
+
+
+def newest_checkpoint(directory: Path) -> Path | None:
+    """The checkpoint with the most completed trials in ``directory`` (None if there is none)."""
+    if not directory.is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
+    return max(found)[1] if found else None
+
+
+def _numpy_state() -> dict[str, Any]:
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 - saved for exact resume
+    return {"name": name, "keys": torch.as_tensor(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _set_numpy_state(state: dict[str, Any]) -> None:
+    np.random.set_state((state["name"], state["keys"].numpy().astype(np.uint32), state["pos"],  # noqa: NPY002
+                         state["has_gauss"], state["cached_gaussian"]))
+
+
+def save_checkpoint(run: Run, directory: Path, config: dict) -> Path:
+    """Write ``run``'s complete state; returns the file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    version, internal, gauss = random.getstate()
+    state = {
+        "format": FORMAT_VERSION,
+        "episode": run.episode,
+        "cortex": run.circuit.cortex.state_dict(),
+        "thalamus": run.circuit.thalamus.state_dict(),
+        "critic": run.circuit.critic.state_dict(),
+        "cortex_optimizer": run.learner.cortex_optimizer.state_dict(),
+        "critic_optimizer": run.learner.critic_optimizer.state_dict(),
+        "rng": {
+            "python": {"version": version, "state": list(internal), "gauss": gauss},
+            "numpy": _numpy_state(),
+            "torch": torch.get_rng_state(),
+            "exploration": run.learner.generator.get_state(),
+        },
+        "schedules": {"dopamine": run.learner.dopamine.schedule.to_list(),
+                      "thalamus": run.learner.thalamus.to_list()},
+        "pretraining_figures": dict(run.pretraining_figures),
+        "config": config,
+    }
+    path = checkpoint_path(directory, run.episode)
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(state, temporary)
+    with open(temporary, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+    return path
+
+
+def load_checkpoint(path: Path, run: Run, config: dict) -> None:
+    """Restore ``run`` (built from the same ``config``) to the state saved in ``path``.
+
+    Raises:
+        CheckpointError: if the file is unreadable, not a dopareach checkpoint, or was written by a
+            run whose configuration differs (the differing fields are named); these checks come
+            before anything in ``run`` is changed.
+    """
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception as error:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"checkpoint {path} is unreadable (corrupt or truncated?): {error}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} is not a dopareach checkpoint of format {FORMAT_VERSION}")
+    saved = state.get("config", {})
+    differences = [f"{section}.{key}: checkpoint {saved.get(section, {}).get(key)!r}, now {value!r}"
+                   for section, values in config.items() if section != "output"
+                   for key, value in values.items()
+                   if key not in _CHANGEABLE and saved.get(section, {}).get(key) != value]
+    if differences:
+        raise CheckpointError(f"checkpoint {path} was made with a different configuration: "
+                              + "; ".join(differences))
+    try:
+        run.circuit.cortex.load_state_dict(state["cortex"])
+        run.circuit.thalamus.load_state_dict(state["thalamus"])
+        run.circuit.critic.load_state_dict(state["critic"])
+        run.learner.cortex_optimizer.load_state_dict(state["cortex_optimizer"])
+        run.learner.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        rng = state["rng"]
+        python = rng["python"]
+        random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
+        _set_numpy_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        run.learner.generator.set_state(rng["exploration"])
+    except (KeyError, RuntimeError, TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint {path} does not match this network: {error}") from None
+    run.episode = int(state["episode"])
+    run.pretraining_figures = dict(state["pretraining_figures"])
+
+
+#: Fields that may differ on resume: the run's length (resume continues "up to the configured
+#: length") and worker threads.
+_CHANGEABLE = frozenset({"sessions", "torch_threads"})

@@ -1,0 +1,300 @@
+"""Train the dopamine-gated cortical agent through the lab's protocol, watched in TensorBoard.
+
+``python -m training.train --out runs/demo --sessions 7 --da-block 2-4`` pre-trains (the shaping
+before imaging), then runs the sessions. The run folder gets ``tb/`` (TensorBoard), ``episodes.csv``
+(one row per trial), ``activity/session_NN.npz`` (recorded unit activity), ``checkpoints/``,
+``videos/`` and ``config.yaml``. ``--resume`` continues from the newest checkpoint in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from agents.recording import ActivityRecorder
+from agents.three_factor import BatchRecord
+from training.checkpoint import CheckpointError, load_checkpoint, newest_checkpoint, save_checkpoint
+from training.config import TrainConfig, build_config, load_yaml, merge
+from training.protocol import Run, build_run, run_protocol
+
+#: Columns of episodes.csv, in order.
+EPISODE_COLUMNS = ("episode", "session", "success", "return", "outcome", "steps", "cue_time",
+                   "lift_time", "grab_time", "at_mouth_time", "outcome_time", "mean_delta",
+                   "mean_dopamine", "dopamine_gain", "thalamus_on", "cortical_update_norm")
+
+
+class EpisodeLog:
+    """``episodes.csv``, appended batch by batch; on resume, rows past the checkpoint are dropped."""
+
+    def __init__(self, path: Path, resume_from: int | None):
+        self.path = path
+        rows = []
+        if resume_from is not None and path.exists():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.reader(f)][1:]
+            rows = [r for r in rows if r and int(r[0]) < resume_from]
+        self._file = open(path, "w", newline="")  # noqa: SIM115 - kept open for the whole run
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(EPISODE_COLUMNS)
+        self._writer.writerows(rows)
+        self._file.flush()
+
+    def add(self, record: BatchRecord, sessions: list[int]) -> None:
+        norm = math.sqrt(sum(n * n for n in record.update_norms))
+        for summary, session in zip(record.summaries, sessions, strict=True):
+            e = summary.events
+            self._writer.writerow([
+                summary.episode, session, int(summary.success), f"{summary.ret:.6f}", summary.outcome,
+                summary.steps, *(_fmt(e[k]) for k in ("cue", "lift", "grab", "at_mouth", "outcome")),
+                f"{summary.mean_delta:.6g}", f"{summary.mean_dopamine:.6g}", f"{summary.dopamine_gain:g}",
+                int(summary.thalamus_gain > 0), f"{norm:.6g}"])
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _fmt(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.3f}"
+
+
+class Trainer:
+    """Runs one configured protocol with logging, recording, videos and checkpoints.
+
+    Args:
+        config: the run's configuration.
+        resume: continue from the newest checkpoint in ``config.output.out``.
+    """
+
+    def __init__(self, config: TrainConfig, resume: bool = False):
+        self.config = config
+        out = Path(config.output.out)
+        self.out = out
+        self.checkpoints = out / "checkpoints"
+        existing = newest_checkpoint(self.checkpoints)
+        if resume and existing is None:
+            raise CheckpointError(f"--resume: no checkpoint in {self.checkpoints}")
+        if not resume and existing is not None:
+            raise CheckpointError(f"{out} already holds a run (checkpoint {existing.name}); use --resume "
+                                  f"to continue it or another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        self.run: Run = build_run(config.protocol, config.agent, config.pretraining,
+                                  render_mode="rgb_array" if config.output.video else None,
+                                  **dataclasses.asdict(config.env))
+        self.resumed_from: int | None = None
+        if resume:
+            load_checkpoint(existing, self.run, config.as_dict())
+            self.resumed_from = self.run.episode
+        (out / "config.yaml").write_text(config.to_yaml())
+        self._successes: list[bool] = []
+        self._session_stats: dict[str, list[float]] = {}
+
+    # --- the run -----------------------------------------------------------------------------------
+
+    def train(self, progress: bool = True) -> Path:
+        """Run to the configured length; returns the output folder."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        from training.video import VideoWriter
+
+        config, run = self.config, self.run
+        protocol = config.protocol
+        self.tb = SummaryWriter(str(self.out / "tb"), purge_step=self.resumed_from)
+        self.episodes = EpisodeLog(self.out / "episodes.csv", self.resumed_from)
+        self.recorder = (ActivityRecorder(self.out / "activity", run.envs[0]._timeout_step
+                                          + run.envs[0]._post_outcome_steps, run.envs[0].control_timestep,
+                                          config.output.activity_downsample)
+                         if config.output.record_activity else None)
+        self.videos = VideoWriter(run.envs[0].metadata["render_fps"]) if config.output.video else None
+        self.bar = tqdm(total=protocol.total_trials, initial=run.episode, unit="trial", disable=not progress)
+        self._started = time.perf_counter()
+        try:
+            if self.resumed_from is None:
+                self._log_hyperparameters()
+                run_protocol(run, pretrain_first=True, progress=progress, stop_at=0)
+                self._log_pretraining()
+                save_checkpoint(run, self.checkpoints, config.as_dict())
+            if self.recorder is not None and self.resumed_from is not None:
+                self.recorder.discard_from(self.resumed_from)
+            self._film_next_batch()
+            run_protocol(run, on_batch=self._on_batch, pretrain_first=False)
+        finally:
+            self.bar.close()
+            self.episodes.close()
+            if self.recorder is not None:
+                self.recorder.close()
+            if self.videos is not None:
+                self.videos.close()
+            self.tb.close()
+        return self.out
+
+    def _film_next_batch(self) -> None:
+        """Choose which trials of the coming batch to film (first and last of a session)."""
+        run, protocol = self.run, self.config.protocol
+        run.film = []
+        if not self.config.output.video or self.config.output.video_trials == "none":
+            return
+        first = run.episode
+        if first >= protocol.total_trials:
+            return
+        session_end = protocol.session_of(first) * protocol.trials_per_session
+        size = min(protocol.batch, session_end - first)
+        if first % protocol.trials_per_session == 0:
+            run.film.append(0)
+        if first + size == session_end:
+            run.film.append(size - 1)
+
+    def _on_batch(self, run: Run, record: BatchRecord, sessions: list[int]) -> None:
+        config, protocol = self.config, self.config.protocol
+        self.episodes.add(record, sessions)
+        if self.recorder is not None:
+            self.recorder.add(record, sessions)
+        self._log_batch(record, sessions)
+        for b, frames in record.frames.items():
+            self._write_video(record.summaries[b].episode, sessions[b], frames)
+        self.bar.update(len(record.summaries))
+        recent = self._successes[-config.output.rolling_window:]
+        rate = (run.episode - (self.resumed_from or 0)) / (time.perf_counter() - self._started)
+        self.bar.set_postfix(session=sessions[-1], success=f"{np.mean(recent):.2f}",
+                             trials_per_s=f"{rate:.1f}")
+        session_done = run.episode % protocol.trials_per_session == 0
+        if session_done:
+            self._log_session(sessions[-1])
+            if self.recorder is not None:
+                self.recorder.finish_session(sessions[-1])
+        every = config.output.checkpoint_every
+        batch_start = run.episode - len(record.summaries)
+        crossed = every and run.episode // every > batch_start // every
+        if session_done or crossed or run.episode == protocol.total_trials:
+            save_checkpoint(run, self.checkpoints, config.as_dict())
+        self._film_next_batch()
+
+    # --- logging -----------------------------------------------------------------------------------
+
+    def _log_hyperparameters(self) -> None:
+        rows = ["| parameter | value |", "|---|---|"]
+        for section, values in self.config.as_dict().items():
+            rows += [f"| {section}.{k} | {v} |" for k, v in values.items()]
+        self.tb.add_text("hyperparameters", "\n".join(rows), 0)
+
+    def _log_pretraining(self) -> None:
+        for key, value in self.run.pretraining_figures.items():
+            self.tb.add_scalar(f"pretraining/{key}", value, 0)
+
+    def _log_batch(self, record: BatchRecord, sessions: list[int]) -> None:
+        tb, step = self.tb, self.run.episode
+        summaries = record.summaries
+        self._successes += [s.success for s in summaries]
+        window = self._successes[-self.config.output.rolling_window:]
+        tb.add_scalar("behaviour/success_rate_rolling", float(np.mean(window)), step)
+        tb.add_scalar("behaviour/return", float(np.mean([s.ret for s in summaries])), step)
+        tb.add_scalar("dopamine/delta_mean", float(np.mean([s.mean_delta for s in summaries])), step)
+        tb.add_scalar("dopamine/dopamine_mean", float(np.mean([s.mean_dopamine for s in summaries])), step)
+        tb.add_scalar("dopamine/gain", float(np.mean([s.dopamine_gain for s in summaries])), step)
+        tb.add_scalar("behaviour/thalamus_on", float(np.mean([s.thalamus_gain > 0 for s in summaries])), step)
+        tb.add_scalar("plasticity/update_norm", math.sqrt(sum(n * n for n in record.update_norms)), step)
+        for name, norm in record.layer_update_norms.items():
+            tb.add_scalar(f"plasticity/{name}", norm, step)
+        valid = record.valid
+        tb.add_scalar("critic/value_mean", float(record.value[valid].mean()), step)
+        stats = self._session_stats
+        stats.setdefault("success", []).extend(float(s.success) for s in summaries)
+        stats.setdefault("delta", []).extend(record.delta[valid].tolist())
+        stats.setdefault("dopamine", []).extend(record.dopamine[valid].tolist())
+
+    def _log_session(self, session: int) -> None:
+        tb, stats = self.tb, self._session_stats
+        tb.add_scalar("behaviour/success_rate_session", float(np.mean(stats["success"])), session)
+        if self.config.output.histograms:
+            tb.add_histogram("dopamine/delta", np.asarray(stats["delta"]), session)
+            tb.add_histogram("dopamine/dopamine", np.asarray(stats["dopamine"]), session)
+        self._session_stats = {}
+        tb.flush()
+
+    def _write_video(self, episode: int, session: int, frames: list[tuple[np.ndarray, dict]]) -> None:
+        from training.video import annotate
+
+        env = self.run.envs[0]
+        trial = episode % self.config.protocol.trials_per_session + 1
+        title = f"session {session}  trial {trial}  (episode {episode})"
+        annotated = [annotate(frame, info["time"], info["phase"],
+                              env._cue_step * env.control_timestep <= info["time"] - env.control_timestep
+                              < env._tone_end_step * env.control_timestep, info["outcome"], title)
+                     for frame, info in frames]
+        self.videos.write(self.out / "videos" / f"session_{session:02d}_episode_{episode:06d}.mp4", annotated)
+        add_gif(self.tb, f"videos/session_{session:02d}", annotated[::2], self.run.episode,
+                fps=self.videos.fps / 2)
+
+
+def add_gif(writer, tag: str, frames: list[np.ndarray], step: int, fps: float) -> None:
+    """An animated GIF in TensorBoard's images tab (what ``add_video`` makes, without moviepy)."""
+    import io
+
+    from PIL import Image
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    images = [Image.fromarray(f).resize((f.shape[1] // 2, f.shape[0] // 2)) for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
+                   duration=int(1000 / fps), loop=0)
+    image = Summary.Image(height=images[0].height, width=images[0].width, colorspace=3,
+                          encoded_image_string=buffer.getvalue())
+    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
+    """Command line -> (config, resume). Flags override ``--config FILE.yaml``, which overrides defaults."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="YAML file with sections protocol, agent, pretraining, env, output")
+    parser.add_argument("--out", help="output folder")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--sessions", type=int)
+    parser.add_argument("--trials-per-session", type=int)
+    parser.add_argument("--batch", type=int, help="trials run in parallel")
+    parser.add_argument("--da-block", help="M1 dopamine silencing by session: 2-4, 2-4,9-9, 2-4:0.3")
+    parser.add_argument("--thalamus-block", help="thalamic-input silencing by session, same form")
+    parser.add_argument("--no-video", action="store_true", help="render no videos")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="override any config field, e.g. --set agent.policy_lr=3e-4")
+    args = parser.parse_args(argv)
+    overrides = load_yaml(args.config) if args.config else {}
+    flags = {"protocol": {k: v for k, v in (("seed", args.seed), ("sessions", args.sessions),
+                                            ("trials_per_session", args.trials_per_session),
+                                            ("batch", args.batch), ("da_block", args.da_block),
+                                            ("thalamus_block", args.thalamus_block)) if v is not None},
+             "output": {k: v for k, v in (("out", args.out),) if v is not None}}
+    if args.no_video:
+        flags["output"]["video"] = False
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot:
+            raise ValueError(f"--set {item!r} must look like section.field=value")
+        flags.setdefault(section, {})[name] = value
+    return build_config(merge(overrides, flags)), args.resume
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        config, resume = parse_args(argv)
+        trainer = Trainer(config, resume=resume)
+    except (ValueError, CheckpointError) as error:
+        sys.exit(f"error: {error}")
+    out = trainer.train()
+    print(f"run folder: {out}")
+    print(f"TensorBoard: tensorboard --logdir {out / 'tb'}")
+    if config.output.video:
+        print(f"videos: {out / 'videos'}")
+
+
+if __name__ == "__main__":
+    main()
