@@ -10,6 +10,7 @@ sensory -> thalamus        ``thalamus.input_weight``   fixed (a buffer; thalamic
 thalamus -> cortex         ``cortex.thalamocortical``  dopamine-gated (three-factor rule)
 cortex -> cortex           ``cortex.recurrent``        dopamine-gated
 cortex -> muscles          ``cortex.readout``          dopamine-gated (layer 5 / spinal stage)
+exploration amplitude      ``cortex.log_exploration``  dopamine-gated (if ``learn_exploration``)
 critic                     ``critic``                  TD learning; not gated by M1 dopamine
 =========================  ==========================  ==========================================
 """
@@ -91,6 +92,13 @@ class Cortex(nn.Module):
         self.readout = nn.Parameter(torch.randn(len(MUSCLES), n, generator=generator) * 0.1 / math.sqrt(n))
         # Resting excitation about 0.05: sigmoid(-3).
         self.readout_bias = nn.Parameter(torch.full((len(MUSCLES),), -3.0))
+        # Log standard deviation of the exploration noise per muscle. Learned by the same gated
+        # rule (movement variability shrinks as a skill is learned) unless learn_exploration is off.
+        log_std = torch.full((len(MUSCLES),), math.log(config.exploration_std))
+        if config.learn_exploration:
+            self.log_exploration = nn.Parameter(log_std)
+        else:
+            self.register_buffer("log_exploration", log_std)
 
     def effective_recurrent(self) -> torch.Tensor:
         """The recurrent weight matrix as used (mask and, under Dale's law, signs applied)."""
@@ -173,7 +181,11 @@ class CorticalCircuit(nn.Module):
         self.cortex = Cortex(config, config.n_thalamus, dt, generator)
         self.critic = Critic(config.critic_hidden, generator)
         self.noise_decay = math.exp(-dt / config.noise_tau) if config.noise_tau > 0 else 0.0
-        self.innovation_std = config.exploration_std * math.sqrt(1.0 - self.noise_decay ** 2)
+        self._innovation_scale = math.sqrt(1.0 - self.noise_decay ** 2)
+
+    def exploration_std(self) -> torch.Tensor:
+        """Current standard deviation of the exploration noise per muscle (stationary, not innovation)."""
+        return self.cortex.log_exploration.exp()
 
     def cortical_parameters(self) -> list[nn.Parameter]:
         """Every weight that dopamine gates: thalamocortical, recurrent, read-out (and biases)."""
@@ -191,14 +203,15 @@ class CorticalCircuit(nn.Module):
         """
         thalamic = self.thalamus(observation, thalamus_gain)
         x, rates, mean = self.cortex(state.x, thalamic)
+        innovation_std = self.exploration_std() * self._innovation_scale
         if explore:
-            innovation = torch.randn(mean.shape, generator=generator) * self.innovation_std
+            innovation = torch.randn(mean.shape, generator=generator) * innovation_std.detach()
             noise = self.noise_decay * state.noise + innovation
         else:
-            innovation = torch.zeros_like(mean)
             noise = torch.zeros_like(mean)
         action = (mean + noise).detach()
-        # log N(action; mean + decay * previous noise, innovation_std^2), summed over muscles.
+        # log N(action; mean + decay * previous noise, innovation_std^2), summed over muscles; its
+        # gradient reaches the mean (through the cortex) and the noise amplitude.
         residual = action - mean - self.noise_decay * state.noise
-        log_prob = (-0.5 * (residual / self.innovation_std) ** 2).sum(-1)
+        log_prob = (-0.5 * (residual / innovation_std) ** 2 - torch.log(innovation_std)).sum(-1)
         return StepOutput(action, mean, log_prob, noise, rates, thalamic, CircuitState(x, noise))

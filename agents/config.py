@@ -18,9 +18,13 @@ class AgentConfig:
         dale: split cortex into excitatory and inhibitory units with sign-constrained outputs.
         excitatory_fraction: share of excitatory units when ``dale`` is on.
         connection_density: fraction of recurrent connections present (1 = dense).
-        exploration_std: standard deviation of the exploration noise on each muscle excitation.
+        exploration_std: initial standard deviation of the exploration noise on each muscle excitation.
+        learn_exploration: let the gated rule learn the noise amplitude per muscle (variability
+            shrinks with practice); False keeps it at ``exploration_std``.
         noise_tau: time constant (s) of the low-pass filtered exploration noise (0 = white).
         policy_lr: Adam step size of the cortical (dopamine-gated) weights.
+        exploration_lr: Adam step size of the log noise amplitude (also dopamine-gated); larger than
+            ``policy_lr`` because one number per muscle, not thousands of synapses, sets it.
         critic_lr: Adam step size of the critic.
         gamma: discount per control step.
         trace_lambda: decay of the eligibility trace per control step (TD(lambda)).
@@ -39,8 +43,10 @@ class AgentConfig:
     excitatory_fraction: float = 0.8
     connection_density: float = 1.0
     exploration_std: float = 0.1
+    learn_exploration: bool = True
     noise_tau: float = 0.05
     policy_lr: float = 1e-4
+    exploration_lr: float = 5e-3
     critic_lr: float = 1e-3
     gamma: float = 0.98
     trace_lambda: float = 0.9
@@ -53,7 +59,7 @@ class AgentConfig:
         for name in ("n_thalamus", "n_cortex", "update_every", "critic_hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"AgentConfig.{name}={getattr(self, name)} must be >= 1")
-        for name in ("tau", "exploration_std", "policy_lr", "critic_lr", "grad_clip",
+        for name in ("tau", "exploration_std", "policy_lr", "exploration_lr", "critic_lr", "grad_clip",
                      "recurrent_gain"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):

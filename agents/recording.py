@@ -28,6 +28,7 @@ reward) and takes the last phase, so brief dopamine transients are kept, not ski
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ import numpy as np
 from agents.three_factor import BatchRecord
 from reach_env import EVENTS
 
+_PART = re.compile(r"^session_(\d{2})\.part_(\d{6})\.npz$")
 _MEAN_FIELDS = ("cortex", "thalamus", "action", "noise", "value", "delta", "dopamine")
 _HALF_PRECISION = ("cortex", "thalamus", "action", "noise")
 
@@ -44,7 +46,8 @@ class ActivityRecorder:
 
     Each batch is written at once as a part file (``session_NN.part_EEEEEE.npz``, E = its first
     episode), so a killed run loses nothing that a checkpoint covers; :meth:`finish_session` merges a
-    session's parts into ``session_NN.npz``.
+    session's parts into ``session_NN.npz``. A run stopped mid-session leaves that session's parts
+    for :meth:`resume_at` to continue.
 
     Args:
         directory: where the files go (created if missing).
@@ -72,9 +75,18 @@ class ActivityRecorder:
             first = int(trials[0]["scalars"][0])
             self._save(self.directory / f"session_{session:02d}.part_{first:06d}.npz", self._stack(trials))
 
+    def _parts(self) -> list[tuple[int, int, Path]]:
+        """``(session, first episode, path)`` of every complete part file (not temporary ones)."""
+        found = []
+        for path in self.directory.iterdir():
+            match = _PART.match(path.name)
+            if match:
+                found.append((int(match.group(1)), int(match.group(2)), path))
+        return sorted(found)
+
     def finish_session(self, session: int) -> Path | None:
         """Merge the session's part files into ``session_NN.npz``; returns it (None if no parts)."""
-        parts = sorted(self.directory.glob(f"session_{session:02d}.part_*.npz"))
+        parts = [path for s, _, path in self._parts() if s == session]
         if not parts:
             return None
         loaded = [dict(np.load(p)) for p in parts]
@@ -86,16 +98,21 @@ class ActivityRecorder:
             p.unlink()
         return path
 
-    def discard_from(self, episode: int) -> None:
-        """Delete part files of trials at or after ``episode`` (resuming from a checkpoint there)."""
-        for part in self.directory.glob("session_*.part_*.npz"):
-            if int(part.stem.rsplit("_", 1)[1]) >= episode:
-                part.unlink()
+    def resume_at(self, episode: int, trials_per_session: int) -> None:
+        """Prepare to continue from a checkpoint taken after ``episode`` trials.
 
-    def close(self) -> None:
-        """Merge whatever sessions still have parts."""
-        for session in sorted({int(p.name[8:10]) for p in self.directory.glob("session_*.part_*.npz")}):
-            self.finish_session(session)
+        Deletes part files of trials at or after ``episode`` (they will be re-run) and leftovers of
+        interrupted writes, and merges sessions that were complete by then but not yet merged (a
+        kill between a session's last batch and its merge).
+        """
+        for path in self.directory.glob("*.tmp.npz"):
+            path.unlink()
+        for _, first, path in self._parts():
+            if first >= episode:
+                path.unlink()
+        for session in sorted({s for s, _, _ in self._parts()}):
+            if session * trials_per_session <= episode:
+                self.finish_session(session)
 
     def _trial(self, record: BatchRecord, b: int, summary) -> dict[str, np.ndarray]:
         k, steps = self.downsample, record.valid.shape[0]

@@ -92,8 +92,15 @@ class ThreeFactorLearner:
         self.config = config
         self.dopamine = dopamine
         self.thalamus = thalamus or SilencingSchedule()
-        self.cortex_optimizer = torch.optim.Adam(circuit.cortical_parameters(), lr=config.policy_lr)
-        self.critic_optimizer = torch.optim.Adam(circuit.critic.parameters(), lr=config.critic_lr)
+        weights = [p for name, p in circuit.cortex.named_parameters() if name != "log_exploration"]
+        groups = [{"params": weights, "lr": config.policy_lr, "base_lr": config.policy_lr}]
+        if config.learn_exploration:
+            groups.append({"params": [circuit.cortex.log_exploration], "lr": config.exploration_lr,
+                           "base_lr": config.exploration_lr})
+        self.cortex_optimizer = torch.optim.Adam(groups)
+        self.critic_optimizer = torch.optim.Adam(
+            [{"params": list(circuit.critic.parameters()), "lr": config.critic_lr,
+              "base_lr": config.critic_lr}])
         self.generator = torch.Generator().manual_seed(seed)
         self._cortical_names = [name for name, _ in circuit.cortex.named_parameters()]
 
@@ -238,7 +245,7 @@ class ThreeFactorLearner:
             centred = (trace - (trace * mask).sum() / count) * mask
             policy_loss = -(log_probs * centred * weights[None, :]).sum() / count
             changes = self._gated_step(self.cortex_optimizer, self.circuit.cortical_parameters(),
-                                       policy_loss, config.policy_lr * mean_gain)
+                                       policy_loss, mean_gain)
             norm = dict(zip(self._cortical_names, changes, strict=True))
         else:
             self.cortex_optimizer.zero_grad(set_to_none=True)
@@ -246,19 +253,20 @@ class ThreeFactorLearner:
         critic_loss = (((values - (trace + values.detach())) ** 2) * mask).sum() / count
         if critic_gain > 0.0:
             self._gated_step(self.critic_optimizer, list(self.circuit.critic.parameters()),
-                             critic_loss, config.critic_lr * critic_gain)
+                             critic_loss, critic_gain)
         else:
             self.critic_optimizer.zero_grad(set_to_none=True)
         return deltas, norm
 
     def _gated_step(self, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
-                    loss: torch.Tensor, lr: float) -> list[float]:
-        """Backward, clip, one optimiser step at ``lr``; returns the norm of each parameter's change."""
+                    loss: torch.Tensor, gain: float) -> list[float]:
+        """Backward, clip, one optimiser step with every group's step size times ``gain``; returns
+        the norm of each parameter's change."""
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         before = [p.detach().clone() for p in params]
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = group["base_lr"] * gain
         optimizer.step()
         return [float(torch.linalg.vector_norm(p.detach() - b)) for p, b in zip(params, before, strict=True)]

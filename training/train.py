@@ -123,14 +123,12 @@ class Trainer:
                 self._log_pretraining()
                 save_checkpoint(run, self.checkpoints, config.as_dict())
             if self.recorder is not None and self.resumed_from is not None:
-                self.recorder.discard_from(self.resumed_from)
+                self.recorder.resume_at(self.resumed_from, protocol.trials_per_session)
             self._film_next_batch()
             run_protocol(run, on_batch=self._on_batch, pretrain_first=False)
         finally:
             self.bar.close()
             self.episodes.close()
-            if self.recorder is not None:
-                self.recorder.close()
             if self.videos is not None:
                 self.videos.close()
             self.tb.close()
@@ -168,13 +166,15 @@ class Trainer:
         session_done = run.episode % protocol.trials_per_session == 0
         if session_done:
             self._log_session(sessions[-1])
-            if self.recorder is not None:
-                self.recorder.finish_session(sessions[-1])
         every = config.output.checkpoint_every
         batch_start = run.episode - len(record.summaries)
         crossed = every and run.episode // every > batch_start // every
         if session_done or crossed or run.episode == protocol.total_trials:
             save_checkpoint(run, self.checkpoints, config.as_dict())
+        # Merge a finished session only once a checkpoint covers it: a kill in between is then
+        # repaired on resume (ActivityRecorder.resume_at), never lost.
+        if session_done and self.recorder is not None:
+            self.recorder.finish_session(sessions[-1])
         self._film_next_batch()
 
     # --- logging -----------------------------------------------------------------------------------

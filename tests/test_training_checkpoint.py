@@ -1,0 +1,198 @@
+"""Checkpoints: plain-data files that ``torch.load(weights_only=True)`` reads, with the gated cortical
+weights under "cortex"; corrupt or foreign ones are refused before anything changes."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.checkpoint import CheckpointError, load_checkpoint, newest_checkpoint, save_checkpoint
+from training.config import TrainConfig, build_config, merge
+from training.protocol import Run, build_run
+from training.train import Trainer
+
+TINY = {
+    "protocol": {"sessions": 2, "trials_per_session": 4, "batch": 2},
+    "agent": {"n_cortex": 32, "n_thalamus": 16, "critic_hidden": 16},
+    "pretraining": {"demonstrations": 2, "updates": 2, "critic_warmup_batches": 1},
+    "env": {"platform_turn": 0.2, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1},
+    "output": {"checkpoint_every": 2, "video": False},
+}
+
+
+def tiny_config(out: Path, **sections: dict) -> TrainConfig:
+    overrides = merge(TINY, sections)
+    overrides["output"]["out"] = str(out)
+    return build_config(overrides)
+
+
+def fresh_run(config: TrainConfig) -> Run:
+    return build_run(config.protocol, config.agent, config.pretraining, **dataclasses.asdict(config.env))
+
+
+def snapshot(run: Run) -> dict:
+    """Everything load_checkpoint may change."""
+    return {
+        "episode": run.episode,
+        "figures": dict(run.pretraining_figures),
+        "cortex": {k: v.clone() for k, v in run.circuit.cortex.state_dict().items()},
+        "thalamus": {k: v.clone() for k, v in run.circuit.thalamus.state_dict().items()},
+        "critic": {k: v.clone() for k, v in run.circuit.critic.state_dict().items()},
+        "generator": run.learner.generator.get_state().clone(),
+        "torch_rng": torch.get_rng_state().clone(),
+        "optimizer_state": len(run.learner.cortex_optimizer.state),
+    }
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], dict) and a[key] and isinstance(next(iter(a[key].values())), torch.Tensor):
+            assert a[key].keys() == b[key].keys()
+            for name in a[key]:
+                assert torch.equal(a[key][name], b[key][name]), f"{key}.{name} changed"
+        elif isinstance(a[key], torch.Tensor):
+            assert torch.equal(a[key], b[key]), f"{key} changed"
+        else:
+            assert a[key] == b[key], f"{key} changed"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[Path, TrainConfig, Trainer]:
+    out = tmp_path_factory.mktemp("ckpt") / "out"
+    config = tiny_config(out)
+    trainer = Trainer(config)
+    trainer.train(progress=False)
+    return out, config, trainer
+
+
+def test_every_checkpoint_loads_weights_only_with_gated_weights(run):
+    out, config, trainer = run
+    paths = sorted((out / "checkpoints").glob("*.pt"))
+    assert [p.name for p in paths] == [f"episode_{e:06d}.pt" for e in (0, 2, 4, 6, 8)]
+    live = trainer.run.circuit.cortex.state_dict()
+    assert {"recurrent", "thalamocortical", "readout"} <= live.keys()
+    n, m = config.agent.n_cortex, config.agent.n_thalamus
+    for path in paths:
+        state = torch.load(path, weights_only=True)
+        assert state["episode"] == int(path.stem.split("_")[1])
+        cortex = state["cortex"]
+        assert set(cortex) == set(live), path.name
+        assert all(isinstance(v, torch.Tensor) for v in cortex.values())
+        assert cortex["recurrent"].shape == (n, n)
+        assert cortex["thalamocortical"].shape == (n, m)
+        assert cortex["readout"].shape[1] == n
+    final = torch.load(paths[-1], weights_only=True)["cortex"]
+    for name, value in live.items():
+        assert torch.equal(final[name], value), name
+    first = torch.load(paths[0], weights_only=True)["cortex"]
+    assert not torch.equal(first["readout"], final["readout"])  # learning happened between them
+
+
+def test_load_restores_the_saved_state(run):
+    out, config, _ = run
+    path = out / "checkpoints" / "episode_000004.pt"
+    saved = torch.load(path, weights_only=True)
+    fresh = fresh_run(config)
+    load_checkpoint(path, fresh, config.as_dict())
+    assert fresh.episode == 4
+    for name, value in fresh.circuit.cortex.state_dict().items():
+        assert torch.equal(value, saved["cortex"][name]), name
+    assert torch.equal(fresh.learner.generator.get_state(), saved["rng"]["exploration"])
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_corrupt_checkpoint_is_refused_and_run_untouched(run, tmp_path, damage):
+    out, config, _ = run
+    path = tmp_path / "episode_000008.pt"
+    data = (out / "checkpoints" / "episode_000008.pt").read_bytes()
+    path.write_bytes({"garbage": b"\x00not a checkpoint\xff" * 64, "truncated": data[:len(data) // 2],
+                      "empty": b""}[damage])
+    fresh = fresh_run(config)
+    before = snapshot(fresh)
+    with pytest.raises(CheckpointError, match=re.escape(str(path))):
+        load_checkpoint(path, fresh, config.as_dict())
+    assert_same(before, snapshot(fresh))
+
+
+def test_foreign_file_is_refused(run, tmp_path):
+    out, config, _ = run
+    path = tmp_path / "episode_000008.pt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    fresh = fresh_run(config)
+    with pytest.raises(CheckpointError, match=re.escape(str(path))):
+        load_checkpoint(path, fresh, config.as_dict())
+    assert fresh.episode == 0
+
+
+def test_resume_from_corrupt_newest_checkpoint_is_refused_and_folder_untouched(run, tmp_path):
+    out, config, _ = run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    newest = copy / "checkpoints" / "episode_000008.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    with pytest.raises(CheckpointError, match=re.escape(str(newest))):
+        Trainer(tiny_config(copy), resume=True)
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize(("sections", "field"), [
+    ({"agent": {"n_cortex": 48}}, "agent.n_cortex"),
+    ({"protocol": {"seed": 1}}, "protocol.seed"),
+    ({"protocol": {"da_block": "2-2"}}, "protocol.da_block"),
+    ({"pretraining": {"updates": 3}}, "pretraining.updates"),
+    ({"env": {"cue_time": 0.35}}, "env.cue_time"),
+])
+def test_checkpoint_of_a_different_config_is_refused(run, sections, field):
+    out, _, _ = run
+    other = tiny_config(out, **sections)
+    fresh = fresh_run(other)
+    before = snapshot(fresh)
+    path = out / "checkpoints" / "episode_000004.pt"
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path, fresh, other.as_dict())
+    assert field in str(caught.value) and str(path) in str(caught.value)
+    assert_same(before, snapshot(fresh))
+
+
+def test_resume_with_a_different_seed_is_refused(run, tmp_path):
+    out, _, _ = run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    with pytest.raises(CheckpointError, match="protocol.seed"):
+        Trainer(tiny_config(copy, protocol={"seed": 3}), resume=True)
+
+
+def test_output_and_length_may_change(run):
+    out, _, _ = run
+    other = tiny_config(out / "elsewhere", protocol={"sessions": 3}, output={"checkpoint_every": 0})
+    fresh = fresh_run(other)
+    load_checkpoint(out / "checkpoints" / "episode_000004.pt", fresh, other.as_dict())
+    assert fresh.episode == 4
+
+
+def test_newest_checkpoint_picks_the_largest_episode(run, tmp_path):
+    out, _, _ = run
+    assert newest_checkpoint(out / "checkpoints") == out / "checkpoints" / "episode_000008.pt"
+    assert newest_checkpoint(tmp_path / "missing") is None
+    assert newest_checkpoint(tmp_path) is None
+    for name in ("episode_000002.pt", "episode_000010.pt", "episode_000009.pt", "episode_000099.pt.tmp",
+                 "episode_1000000.pt", "notes.pt"):
+        (tmp_path / name).write_bytes(b"")
+    assert newest_checkpoint(tmp_path) == tmp_path / "episode_000010.pt"
+
+
+def test_no_temporary_file_after_save(run, tmp_path):
+    out, config, trainer = run
+    assert not [p for p in (out / "checkpoints").iterdir() if p.suffix != ".pt"]
+    path = save_checkpoint(trainer.run, tmp_path / "saved", config.as_dict())
+    assert path == tmp_path / "saved" / "episode_000008.pt"
+    assert [p.name for p in (tmp_path / "saved").iterdir()] == ["episode_000008.pt"]
+    state = torch.load(path, weights_only=True)
+    assert state["episode"] == 8

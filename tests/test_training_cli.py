@@ -1,0 +1,206 @@
+"""The command line of ``python -m training.train``: every flag of the issue maps onto the config, flags
+override the YAML file, and bad values fail before any work starts, naming the field."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from training.config import TrainConfig, build_config
+from training.train import main, parse_args
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "protocol": {"sessions": 2, "trials_per_session": 4, "batch": 2},
+    "agent": {"n_cortex": 32, "n_thalamus": 16, "critic_hidden": 16},
+    "pretraining": {"demonstrations": 2, "updates": 2, "critic_warmup_batches": 1},
+    "env": {"platform_turn": 0.2, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1},
+    "output": {"checkpoint_every": 2, "video": False},
+}
+
+
+@pytest.fixture
+def tiny_yaml(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+def parse(tiny_yaml: Path, *flags: str) -> tuple[TrainConfig, bool]:
+    return parse_args(["--config", str(tiny_yaml), *flags])
+
+
+# --- flags and their meanings --------------------------------------------------------------------
+
+
+def test_yaml_alone_gives_the_tiny_config(tiny_yaml):
+    config, resume = parse(tiny_yaml)
+    assert config == build_config(TINY)
+    assert resume is False
+    assert config.protocol.sessions == 2 and config.protocol.trials_per_session == 4
+    assert config.agent.n_cortex == 32 and config.output.video is False
+
+
+def test_out_seed_sessions_trials(tiny_yaml, tmp_path):
+    config, _ = parse(tiny_yaml, "--out", str(tmp_path / "run"), "--seed", "7", "--sessions", "3",
+                      "--trials-per-session", "5")
+    assert config.output.out == str(tmp_path / "run")
+    assert config.protocol.seed == 7
+    assert config.protocol.sessions == 3
+    assert config.protocol.trials_per_session == 5
+    assert config.protocol.total_trials == 15
+
+
+def test_da_block_partial(tiny_yaml):
+    config, _ = parse(tiny_yaml, "--da-block", "2-2:0.3")
+    schedule = config.protocol.dopamine_schedule()
+    assert schedule.gain(3) == 1.0  # last trial of session 1
+    assert schedule.gain(4) == 0.3  # first trial of session 2
+    assert schedule.gain(7) == 0.3
+    assert config.protocol.thalamus_schedule().gains(range(8)) == [1.0] * 8
+
+
+def test_da_block_full_range_is_one_based_and_inclusive(tiny_yaml):
+    config, _ = parse(tiny_yaml, "--sessions", "5", "--da-block", "2-4")
+    gains = config.protocol.dopamine_schedule().gains(range(20))
+    assert gains == [1.0] * 4 + [0.0] * 12 + [1.0] * 4
+
+
+def test_da_block_several_ranges(tiny_yaml):
+    config, _ = parse(tiny_yaml, "--sessions", "9", "--da-block", "2-4,9-9")
+    gains = config.protocol.dopamine_schedule().gains(range(36))
+    assert gains == [1.0] * 4 + [0.0] * 12 + [1.0] * 16 + [0.0] * 4
+
+
+def test_thalamus_block(tiny_yaml):
+    config, _ = parse(tiny_yaml, "--thalamus-block", "2-2")
+    assert config.protocol.thalamus_schedule().gains(range(8)) == [1.0] * 4 + [0.0] * 4
+    assert config.protocol.dopamine_schedule().gains(range(8)) == [1.0] * 8
+
+
+def test_no_video_and_resume(tmp_path):
+    with_video = tmp_path / "video.yaml"
+    with_video.write_text(yaml.safe_dump({**TINY, "output": {"video": True}}))
+    config, resume = parse_args(["--config", str(with_video)])
+    assert config.output.video is True and resume is False
+    config, resume = parse_args(["--config", str(with_video), "--no-video", "--resume"])
+    assert config.output.video is False and resume is True
+
+
+def test_flags_override_yaml(tiny_yaml):
+    config, _ = parse(tiny_yaml, "--sessions", "3", "--trials-per-session", "6", "--seed", "2")
+    assert (config.protocol.sessions, config.protocol.trials_per_session, config.protocol.seed) == (3, 6, 2)
+    # the rest of the YAML stays
+    assert config.agent.n_cortex == 32 and config.protocol.batch == 2
+
+
+def test_set_overrides_any_field(tiny_yaml):
+    config, _ = parse(tiny_yaml, "--set", "agent.policy_lr=0.001", "--set", "agent.n_cortex=48",
+                      "--set", "output.histograms=false", "--set", "env.cue_time=0.35")
+    assert config.agent.policy_lr == 0.001 and isinstance(config.agent.policy_lr, float)
+    assert config.agent.n_cortex == 48 and isinstance(config.agent.n_cortex, int)
+    assert config.output.histograms is False
+    assert config.env.cue_time == 0.35
+
+
+def test_defaults_without_config():
+    config, resume = parse_args([])
+    assert config == TrainConfig() and resume is False
+
+
+# --- bad values fail early, naming the field ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    (["--set", "nosuch.field=1"], ["nosuch", "protocol", "agent", "pretraining", "env", "output"]),
+    (["--set", "agent.nosuch=1"], ["nosuch", "agent", "n_cortex", "policy_lr"]),
+    (["--set", "agent.n_cortex=abc"], ["agent.n_cortex", "abc", "int"]),
+    (["--set", "agent.policy_lr=fast"], ["agent.policy_lr", "float"]),
+    (["--set", "output.video=maybe"], ["output.video", "true", "false"]),
+    (["--set", "output.video_trials=sometimes"], ["video_trials", "sometimes", "first_last", "none"]),
+    (["--set", "agent.policy_lr"], ["section.field=value"]),
+    (["--da-block", "5-2"], ["da_block", "5-2"]),
+    (["--da-block", "0-1"], ["da_block", "0-1", "from 1"]),
+    (["--da-block", "x"], ["da_block", "'x'", "A-B"]),
+    (["--da-block", "2-2:1.5"], ["da_block", "gain", "[0, 1]"]),
+    (["--da-block", "1-2,2-2"], ["da_block", "overlap"]),
+    (["--da-block", "2-3"], ["da_block", "2-3", "session 2"]),  # the tiny run has 2 sessions
+    (["--thalamus-block", "3-3"], ["thalamus_block", "3-3", "session 2"]),
+    (["--sessions", "0"], ["sessions", ">= 1"]),
+])
+def test_bad_values_fail_naming_the_field(tiny_yaml, flags, words):
+    with pytest.raises(ValueError) as caught:
+        parse(tiny_yaml, *flags)
+    message = str(caught.value)
+    for word in words:
+        assert word in message, f"{word!r} not in {message!r}"
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("protocol: {sessions: 2}\nnosuch: {a: 1}\n", ["nosuch", "sections"]),
+    ("agent: {n_cortex: 32, n_cortx: 16}\n", ["n_cortx", "n_cortex"]),
+    ("agent: {n_cortex: abc}\n", ["agent.n_cortex", "int"]),
+    ("agent: {n_cortex: 3.5}\n", ["agent.n_cortex", "int"]),
+    ("protocol: {sessions: true}\n", ["protocol.sessions", "int"]),
+    ("output: {video_trials: sometimes}\n", ["video_trials", "first_last", "none"]),
+    ("protocol: {sessions: 2, da_block: '2-3'}\n", ["da_block", "session 2"]),
+    ("- just a list\n", ["mapping"]),
+    ("protocol: [1, 2\n", ["not valid YAML"]),
+])
+def test_bad_yaml_fails_naming_the_field(tmp_path, text, words):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError) as caught:
+        parse_args(["--config", str(path)])
+    message = str(caught.value)
+    for word in words:
+        assert word in message, f"{word!r} not in {message!r}"
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        parse_args(["--config", str(tmp_path / "nope.yaml")])
+
+
+# --- main() and the module entry point --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flags", [
+    ["--set", "agent.n_cortex=abc"],
+    ["--da-block", "5-2"],
+    ["--da-block", "3-3"],
+    ["--set", "output.video_trials=sometimes"],
+    ["--resume"],  # nothing to resume in a fresh folder
+])
+def test_main_with_bad_value_exits_with_error_and_creates_nothing(tiny_yaml, tmp_path, flags):
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit) as caught:
+        main(["--config", str(tiny_yaml), "--out", str(out), *flags])
+    assert isinstance(caught.value.code, str), caught.value.code
+    assert caught.value.code.startswith("error: ")
+    assert not out.exists()
+
+
+def test_main_with_unparsable_flag_exits_without_creating_out(tiny_yaml, tmp_path, capsys):
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit) as caught:
+        main(["--config", str(tiny_yaml), "--out", str(out), "--sessions", "many"])
+    assert caught.value.code == 2
+    assert "error:" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_help_runs():
+    result = subprocess.run([sys.executable, "-m", "training.train", "--help"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")})
+    assert result.returncode == 0, result.stderr
+    for flag in ("--out", "--seed", "--sessions", "--trials-per-session", "--da-block", "--thalamus-block",
+                 "--no-video", "--resume", "--config", "--set"):
+        assert flag in result.stdout, flag

@@ -1,0 +1,195 @@
+"""What a full (tiny) training run writes: TensorBoard, episodes.csv, checkpoints, config.yaml, activity
+files and videos; and that a second run into the same folder needs --resume."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from training.checkpoint import CheckpointError
+from training.config import TrainConfig, build_config, load_yaml, merge
+from training.train import EPISODE_COLUMNS, Trainer
+
+TINY = {
+    "protocol": {"sessions": 2, "trials_per_session": 4, "batch": 2},
+    "agent": {"n_cortex": 32, "n_thalamus": 16, "critic_hidden": 16},
+    "pretraining": {"demonstrations": 2, "updates": 2, "critic_warmup_batches": 1},
+    "env": {"platform_turn": 0.2, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1},
+    "output": {"checkpoint_every": 2, "video": False},
+}
+#: A much shorter trial timeline (5 control steps a trial) for the video run: rendering costs ~0.1 s a frame.
+SHORT_TRIALS = {"platform_turn": 0.04, "cue_time": 0.04, "tone_duration": 0.04, "response_window": 0.06,
+                "post_outcome": 0.02}
+
+SCALARS = ("behaviour/success_rate_rolling", "behaviour/success_rate_session", "behaviour/return",
+           "dopamine/delta_mean", "dopamine/dopamine_mean", "dopamine/gain", "plasticity/update_norm",
+           "plasticity/recurrent", "plasticity/thalamocortical", "plasticity/readout", "critic/value_mean")
+
+
+def tiny_config(out: Path, **sections: dict) -> TrainConfig:
+    return build_config(merge(TINY, {**sections, "output": {**sections.get("output", {}), "out": str(out)}}))
+
+
+def train(out: Path, **sections: dict) -> tuple[TrainConfig, Trainer]:
+    config = tiny_config(out, **sections)
+    trainer = Trainer(config)
+    assert trainer.train(progress=False) == out
+    return config, trainer
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+
+
+def accumulator(out: Path) -> EventAccumulator:
+    acc = EventAccumulator(str(out / "tb"), size_guidance={"scalars": 0, "images": 0, "tensors": 0,
+                                                           "histograms": 0})
+    acc.Reload()
+    return acc
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[Path, TrainConfig, Trainer]:
+    out = tmp_path_factory.mktemp("run") / "out"
+    config, trainer = train(out)
+    return out, config, trainer
+
+
+def test_tensorboard(run):
+    out, config, _ = run
+    assert len(list((out / "tb").glob("events.out.tfevents.*"))) == 1
+    acc = accumulator(out)
+    tags = acc.Tags()
+    missing = [t for t in SCALARS if t not in tags["scalars"]]
+    assert not missing, f"missing scalars {missing}; have {tags['scalars']}"
+    assert [e.step for e in acc.Scalars("behaviour/return")] == [2, 4, 6, 8]
+    assert [e.step for e in acc.Scalars("behaviour/success_rate_session")] == [1, 2]
+    assert [e.value for e in acc.Scalars("dopamine/gain")] == [1.0] * 4
+    assert all(np.isfinite(e.value) for t in SCALARS for e in acc.Scalars(t))
+    assert "dopamine/delta" in tags["histograms"]
+    assert [e.step for e in acc.Histograms("dopamine/delta")] == [1, 2]
+    text_tags = [t for t in tags["tensors"] if t.startswith("hyperparameters")]
+    assert text_tags, tags["tensors"]
+    text = acc.Tensors(text_tags[0])[0].tensor_proto.string_val[0].decode()
+    assert "agent.n_cortex | 32" in text and "protocol.trials_per_session | 4" in text
+    assert not tags["images"]  # video off
+
+
+def test_episodes_csv(run):
+    out, config, _ = run
+    header, rows = read_rows(out / "episodes.csv")
+    assert tuple(header) == EPISODE_COLUMNS
+    n = config.protocol.sessions * config.protocol.trials_per_session
+    assert len(rows) == n == 8
+    assert [int(r["episode"]) for r in rows] == list(range(n))
+    assert [int(r["session"]) for r in rows] == [1] * 4 + [2] * 4
+    assert {r["dopamine_gain"] for r in rows} == {"1"}
+    assert {r["thalamus_on"] for r in rows} == {"1"}
+    for r in rows:
+        assert r["success"] in ("0", "1")
+        assert int(r["steps"]) > 0
+        assert np.isfinite(float(r["return"])) and np.isfinite(float(r["cortical_update_norm"]))
+        assert float(r["mean_dopamine"]) == pytest.approx(float(r["mean_delta"]), rel=1e-5, abs=1e-12)
+
+
+def test_blocked_sessions_in_csv_and_tensorboard(tmp_path):
+    out = tmp_path / "blocked"
+    train(out, protocol={"da_block": "1-1:0.3,2-2", "thalamus_block": "2-2"})
+    _, rows = read_rows(out / "episodes.csv")
+    assert [r["dopamine_gain"] for r in rows] == ["0.3"] * 4 + ["0"] * 4
+    assert [r["thalamus_on"] for r in rows] == ["1"] * 4 + ["0"] * 4
+    for r in rows[4:]:
+        assert float(r["mean_dopamine"]) == 0.0  # no dopamine reaches M1
+    for r in rows[:4]:
+        assert float(r["mean_dopamine"]) == pytest.approx(0.3 * float(r["mean_delta"]), rel=1e-4, abs=1e-9)
+    gains = [e.value for e in accumulator(out).Scalars("dopamine/gain")]
+    assert gains == pytest.approx([0.3, 0.3, 0.0, 0.0])
+    activity = np.load(out / "activity" / "session_02.npz")
+    assert np.array_equal(activity["dopamine_gain"], np.zeros(4, np.float32))
+    assert np.array_equal(activity["thalamus_gain"], np.zeros(4, np.float32))
+    assert not np.any(activity["dopamine"])
+
+
+def checkpoint_episodes(out: Path) -> list[int]:
+    return sorted(int(p.stem.split("_")[1]) for p in (out / "checkpoints").iterdir())
+
+
+def test_checkpoints(run):
+    out, _, _ = run
+    names = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert names == [f"episode_{e:06d}.pt" for e in (0, 2, 4, 6, 8)]
+
+
+@pytest.mark.parametrize(("every", "expected"), [(0, [0, 4, 8]), (3, [0, 4, 6, 8])])
+def test_checkpoint_schedule(tmp_path, every, expected):
+    """The start, every session boundary, and each time the trial count crosses a multiple of ``every``."""
+    out = tmp_path / "run"
+    train(out, output={"checkpoint_every": every})
+    assert checkpoint_episodes(out) == expected
+
+
+def test_config_yaml_round_trips(run):
+    out, config, _ = run
+    assert build_config(load_yaml(out / "config.yaml")) == config
+
+
+def test_activity_files(run):
+    out, config, _ = run
+    assert sorted(p.name for p in (out / "activity").iterdir()) == ["session_01.npz", "session_02.npz"]
+    for session in (1, 2):
+        data = np.load(out / "activity" / f"session_{session:02d}.npz")
+        first = (session - 1) * 4
+        assert np.array_equal(data["episode"], np.arange(first, first + 4))
+        n, t = data["valid"].shape
+        assert n == 4 and data["cortex"].shape == (4, t, config.agent.n_cortex)
+        assert data["thalamus"].shape == (4, t, config.agent.n_thalamus)
+        assert np.array_equal(data["valid"].sum(1), data["steps"])
+
+
+def test_no_leftover_temporary_files(run):
+    out, _, _ = run
+    leftovers = [p for p in out.rglob("*") if ".tmp" in p.name or ".part_" in p.name]
+    assert not leftovers
+
+
+def test_second_run_without_resume_is_refused(run):
+    out, config, _ = run
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(CheckpointError, match="--resume"):
+        Trainer(config)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def check_videos(out: Path) -> None:
+    videos = sorted(p.name for p in (out / "videos").iterdir())
+    assert videos == ["session_01_episode_000000.mp4", "session_01_episode_000003.mp4",
+                      "session_02_episode_000004.mp4", "session_02_episode_000007.mp4"]
+    for name in videos:
+        assert (out / "videos" / name).stat().st_size > 1024, name
+    images = accumulator(out).Tags()["images"]
+    assert images and all(t.startswith("videos/") for t in images), images
+
+
+def test_videos_short_trials(tmp_path):
+    out = tmp_path / "video"
+    train(out, env=SHORT_TRIALS, output={"video": True})
+    check_videos(out)
+
+
+@pytest.mark.slow
+def test_videos_tiny_config(tmp_path):
+    out = tmp_path / "video"
+    train(out, output={"video": True})
+    check_videos(out)
+
+
+def test_video_trials_none_films_nothing(tmp_path):
+    out = tmp_path / "video"
+    train(out, env=SHORT_TRIALS, output={"video": True, "video_trials": "none"})
+    assert not list(out.glob("videos/*"))
