@@ -64,7 +64,7 @@ class SilencingSchedule:
         """
         if trials_per_session < 1:
             raise ValueError(f"trials_per_session={trials_per_session} must be >= 1")
-        ranges = []
+        ranges, spans = [], {}
         for part in filter(None, (p.strip() for p in spec.split(","))):
             span, _, gain = part.partition(":")
             first, sep, last = span.partition("-")
@@ -77,6 +77,12 @@ class SilencingSchedule:
                 raise ValueError(f"session range {part!r}: sessions are numbered from 1")
             if s_last < s_first:
                 raise ValueError(f"session range {part!r}: last session comes before the first")
+            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                raise ValueError(f"session range {part!r}: gain must be in [0, 1]")
+            for other, (o_first, o_last) in spans.items():
+                if s_first <= o_last and o_first <= s_last:
+                    raise ValueError(f"session ranges {other!r} and {part!r} overlap")
+            spans[part] = (s_first, s_last)
             ranges.append(GainRange((s_first - 1) * trials_per_session,
                                     s_last * trials_per_session - 1, value))
         return cls(ranges)

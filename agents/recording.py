@@ -36,7 +36,7 @@ import numpy as np
 from agents.three_factor import BatchRecord
 from reach_env import EVENTS
 
-_PART = re.compile(r"^session_(\d{2})\.part_(\d{6})\.npz$")
+_PART = re.compile(r"^session_(\d{2,})\.part_(\d{6,})\.npz$")
 _MEAN_FIELDS = ("cortex", "thalamus", "action", "noise", "value", "delta", "dopamine")
 _HALF_PRECISION = ("cortex", "thalamus", "action", "noise")
 

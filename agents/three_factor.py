@@ -241,8 +241,10 @@ class ThreeFactorLearner:
         if mean_gain > 0.0 and update_cortex:
             weights = gains / mean_gain
             # The trace of dopamine relative to its mean over the window (a tonic baseline): a biased
-            # critic would otherwise reinforce whatever the exploration noise did.
-            centred = (trace - (trace * mask).sum() / count) * mask
+            # critic would otherwise reinforce whatever the exploration noise did. The mean is taken
+            # over trials that receive dopamine only, so a blocked trial cannot shift it.
+            reached = mask * (gains > 0).float()[None, :]
+            centred = (trace - (trace * reached).sum() / reached.sum()) * reached
             policy_loss = -(log_probs * centred * weights[None, :]).sum() / count
             changes = self._gated_step(self.cortex_optimizer, self.circuit.cortical_parameters(),
                                        policy_loss, mean_gain)

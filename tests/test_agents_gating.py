@@ -198,14 +198,6 @@ def mixed_batch_change(envs, blocked_seed: int) -> list[torch.Tensor]:
     return changes(before, learner.circuit.cortical_parameters())
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: a blocked trial's reward-prediction errors leak into the cortical update of the intact "
-    "trials of its batch. ThreeFactorLearner._update centres the eligibility trace on its mean over "
-    "ALL trials of the window, `centred = (trace - (trace * mask).sum() / count) * mask`, computed "
-    "from the ungated delta, so a g=0 trial shifts the baseline that the intact trials' dopamine is "
-    "measured against. Changing only the blocked trial's env seed changes most entries of the "
-    "intact trial's update (about 75% of the thalamocortical ones, relative changes up to 10x). "
-    "Centring on the trials with g > 0 only makes the two updates identical."))
 def test_blocked_trials_in_a_mixed_batch_contribute_nothing(envs):
     # The intact trial (batch index 1) has the same env seed, the same exploration draws (drawn per
     # batch from one generator, shape (B, 15)) and the same trajectory in both runs; only the blocked
