@@ -108,7 +108,8 @@ class ThreeFactorLearner:
 
     def run_trials(self, envs: Sequence[MousePelletReachEnv], episodes: Sequence[int],
                    env_seeds: Sequence[int], learn: bool = True, explore: bool = True,
-                   update_cortex: bool = True, film: Sequence[int] = ()) -> BatchRecord:
+                   update_cortex: bool = True, film: Sequence[int] = (),
+                   film_stride: int = 1) -> BatchRecord:
         """Run one trial in each env, in lockstep, learning every ``update_every`` steps.
 
         Args:
@@ -120,7 +121,8 @@ class ThreeFactorLearner:
             update_cortex: with ``learn``, also update the cortex (False: critic only, as when
                 warming up the critic before the protocol).
             film: batch indices of trials to render (their envs need ``render_mode="rgb_array"``);
-                the frames, one per control step with the step's info, land in ``record.frames``.
+                the frames, one every ``film_stride`` control steps with the step's info, land in
+                ``record.frames``.
         """
         if not (len(envs) == len(episodes) == len(env_seeds)):
             raise ValueError(f"{len(envs)} envs, {len(episodes)} episodes and {len(env_seeds)} seeds "
@@ -161,7 +163,7 @@ class ThreeFactorLearner:
                 success_rewards[b] += info["reward_success"]
                 steps[b] += 1
                 phase[b] = info["phase"]
-                if b in frames:
+                if b in frames and (steps[b] % film_stride == 0 or terminated or truncated):
                     frames[b].append((envs[b].render(), info))
                 if terminated or truncated:
                     done[b] = True

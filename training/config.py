@@ -39,6 +39,9 @@ class OutputConfig:
         video: render videos of chosen trials.
         video_trials: which trials to film: ``"first_last"`` (first and last of each session) or
             ``"none"``.
+        video_width, video_height: frame size in pixels.
+        video_stride: control steps per video frame (2: 25 frames/s for the 20 ms control step);
+            rendering is the costly part of filming, about 30-40 ms per frame on 2 CPU cores.
         checkpoint_every: also checkpoint every this many trials (besides the start and every
             session boundary); 0 = only those.
         record_activity: write per-trial unit activity (``activity/session_NN.npz``).
@@ -50,6 +53,9 @@ class OutputConfig:
     out: str = "runs/train"
     video: bool = True
     video_trials: str = "first_last"
+    video_width: int = 320
+    video_height: int = 240
+    video_stride: int = 2
     checkpoint_every: int = 128
     record_activity: bool = True
     activity_downsample: int = 1
@@ -62,7 +68,7 @@ class OutputConfig:
         for name in ("checkpoint_every",):
             if getattr(self, name) < 0:
                 raise ValueError(f"output.{name}={getattr(self, name)} must be >= 0")
-        for name in ("activity_downsample", "rolling_window"):
+        for name in ("activity_downsample", "rolling_window", "video_width", "video_height", "video_stride"):
             if getattr(self, name) < 1:
                 raise ValueError(f"output.{name}={getattr(self, name)} must be >= 1")
 

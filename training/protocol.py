@@ -98,6 +98,7 @@ class Run:
     learner: ThreeFactorLearner
     episode: int = 0  # trials completed
     film: list[int] = field(default_factory=list)  # batch indices of the next batch to film
+    film_stride: int = 1  # control steps per filmed frame
     pretraining_figures: dict[str, float] = field(default_factory=dict)
 
 
@@ -146,7 +147,7 @@ def run_protocol(run: Run, on_batch: Callable[[Run, BatchRecord, list[int]], Non
         episodes = list(range(first, first + size))
         record = run.learner.run_trials(run.envs[:size], episodes,
                                         [config.env_seed(e) for e in episodes],
-                                        film=[b for b in run.film if b < size])
+                                        film=[b for b in run.film if b < size], film_stride=run.film_stride)
         run.episode += size
         if on_batch is not None:
             on_batch(run, record, [config.session_of(e) for e in episodes])

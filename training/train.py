@@ -86,9 +86,12 @@ class Trainer:
             raise CheckpointError(f"{out} already holds a run (checkpoint {existing.name}); use --resume "
                                   f"to continue it or another --out")
         out.mkdir(parents=True, exist_ok=True)
+        video = config.output
         self.run: Run = build_run(config.protocol, config.agent, config.pretraining,
-                                  render_mode="rgb_array" if config.output.video else None,
+                                  render_mode="rgb_array" if video.video else None,
+                                  width=video.video_width, height=video.video_height,
                                   **dataclasses.asdict(config.env))
+        self.run.film_stride = video.video_stride
         self.resumed_from: int | None = None
         if resume:
             load_checkpoint(existing, self.run, config.as_dict())
@@ -113,7 +116,8 @@ class Trainer:
                                           + run.envs[0]._post_outcome_steps, run.envs[0].control_timestep,
                                           config.output.activity_downsample)
                          if config.output.record_activity else None)
-        self.videos = VideoWriter(run.envs[0].metadata["render_fps"]) if config.output.video else None
+        self.videos = (VideoWriter(run.envs[0].metadata["render_fps"] / config.output.video_stride)
+                       if config.output.video else None)
         self.bar = tqdm(total=protocol.total_trials, initial=run.episode, unit="trial", disable=not progress)
         self._started = time.perf_counter()
         try:
