@@ -144,3 +144,25 @@ def episode() -> Callable[..., Episode]:
     yield get
     for env in envs.values():
         env.close()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small matrices: one thread is fastest on 2 cores, and results do not depend on scheduling."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def envs():
+    """Two envs with short trials (40 control steps), for the agent tests."""
+    from small_setups import SHORT_TRIAL
+
+    made = [MousePelletReachEnv(**SHORT_TRIAL) for _ in range(2)]
+    yield made
+    for env in made:
+        env.close()

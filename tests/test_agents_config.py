@@ -7,11 +7,12 @@ import math
 
 import pytest
 import torch
+from small_setups import SMALL_AGENT
 
 from agents.circuit import Cortex, CorticalCircuit
 from agents.config import AgentConfig
 
-SMALL = dict(n_cortex=32, n_thalamus=16, critic_hidden=16)
+SMALL = SMALL_AGENT
 
 
 @pytest.mark.parametrize(("field", "value"), [

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pytest
 import torch
+from small_setups import SHORT_TRIAL, SMALL_AGENT
 
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
@@ -15,18 +15,10 @@ from agents.dopamine import DopamineChannel, SilencingSchedule
 from agents.three_factor import BatchRecord, ThreeFactorLearner
 from reach_env import MousePelletReachEnv
 
-ENV_KWARGS = dict(cue_time=0.4, platform_turn=0.2, response_window=0.3, post_outcome=0.1)
-CONFIG = AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16, update_every=5)
+ENV_KWARGS = SHORT_TRIAL
+CONFIG = AgentConfig(**SMALL_AGENT, update_every=5)
 ARRAYS = [f.name for f in dataclasses.fields(BatchRecord)
           if f.name not in ("summaries", "update_norms", "layer_update_norms", "frames")]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def train(circuit_seed: int, learner_seed: int, batches: int = 2) -> tuple[ThreeFactorLearner,

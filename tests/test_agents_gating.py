@@ -9,34 +9,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from small_setups import SHORT_TRIAL, SMALL_AGENT
 
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
 from agents.dopamine import DopamineChannel, SilencingSchedule
 from agents.three_factor import ThreeFactorLearner
-from reach_env import MousePelletReachEnv
 
-ENV_KWARGS = dict(cue_time=0.4, platform_turn=0.2, response_window=0.3, post_outcome=0.1)
+ENV_KWARGS = SHORT_TRIAL
 TRIAL_STEPS = 40  # (cue_time + response_window + post_outcome) / 0.02 s, for a timeout trial
-SMALL = dict(n_cortex=32, n_thalamus=16, critic_hidden=16)
+SMALL = SMALL_AGENT
 ADAM_KEYS = ("exp_avg", "exp_avg_sq", "step")
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny matrices: one thread is faster (no spinning against other processes) and deterministic."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def envs():
-    made = [MousePelletReachEnv(**ENV_KWARGS) for _ in range(2)]
-    yield made
-    for env in made:
-        env.close()
 
 
 def make_learner(config: AgentConfig, schedule: SilencingSchedule | None = None, seed: int = 0,

@@ -13,14 +13,6 @@ from agents.pretraining import behaviour_clone, collect_demonstrations
 ENV_KWARGS = dict(cue_time=0.4, platform_turn=0.2, response_window=0.5, post_outcome=0.1)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def demos():
     return collect_demonstrations(n_trials=2, seed=0, progress=False, **ENV_KWARGS)

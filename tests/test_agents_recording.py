@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from small_setups import SHORT_TRIAL, SMALL_AGENT
 
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
@@ -17,8 +18,8 @@ from agents.recording import ActivityRecorder
 from agents.three_factor import BatchRecord, ThreeFactorLearner, TrialSummary
 from reach_env import EVENTS, MUSCLES, MousePelletReachEnv, TrialPhase
 
-ENV_KWARGS = dict(cue_time=0.4, platform_turn=0.2, response_window=0.3, post_outcome=0.1)
-CONFIG = AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16, update_every=5)
+ENV_KWARGS = SHORT_TRIAL
+CONFIG = AgentConfig(**SMALL_AGENT, update_every=5)
 DT = 0.02
 CUE_TIME = ENV_KWARGS["cue_time"]
 TRIALS_PER_SESSION = 2
@@ -31,14 +32,6 @@ DOCUMENTED = {
     "action": ("n", "T", 15), "noise": ("n", "T", 15), "reward": ("n", "T"), "value": ("n", "T"),
     "delta": ("n", "T"), "dopamine": ("n", "T"), "phase": ("n", "T"),
 }
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -6,31 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from small_setups import SHORT_TRIAL, SMALL_AGENT
 
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
 from agents.dopamine import DopamineChannel, SilencingSchedule
 from agents.three_factor import ThreeFactorLearner
-from reach_env import MousePelletReachEnv
 
-ENV_KWARGS = dict(cue_time=0.4, platform_turn=0.2, response_window=0.3, post_outcome=0.1)
-CONFIG = AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16, update_every=5)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def envs():
-    made = [MousePelletReachEnv(**ENV_KWARGS) for _ in range(2)]
-    yield made
-    for env in made:
-        env.close()
+ENV_KWARGS = SHORT_TRIAL
+CONFIG = AgentConfig(**SMALL_AGENT, update_every=5)
 
 
 def make_learner(thalamus: SilencingSchedule | None = None) -> ThreeFactorLearner:

@@ -10,25 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from small_setups import TINY_RUN, tiny_config
 
 from training.checkpoint import CheckpointError, load_checkpoint, newest_checkpoint, save_checkpoint
-from training.config import TrainConfig, build_config, merge
+from training.config import TrainConfig
 from training.protocol import Run, build_run
 from training.train import Trainer
 
-TINY = {
-    "protocol": {"sessions": 2, "trials_per_session": 4, "batch": 2},
-    "agent": {"n_cortex": 32, "n_thalamus": 16, "critic_hidden": 16},
-    "pretraining": {"demonstrations": 2, "updates": 2, "critic_warmup_batches": 1},
-    "env": {"platform_turn": 0.2, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1},
-    "output": {"checkpoint_every": 2, "video": False},
-}
-
-
-def tiny_config(out: Path, **sections: dict) -> TrainConfig:
-    overrides = merge(TINY, sections)
-    overrides["output"]["out"] = str(out)
-    return build_config(overrides)
+TINY = TINY_RUN
 
 
 def fresh_run(config: TrainConfig) -> Run:

@@ -10,19 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from small_setups import TINY_RUN
 
 from training.config import TrainConfig, build_config
 from training.train import main, parse_args
 
 REPO = Path(__file__).resolve().parents[1]
 
-TINY = {
-    "protocol": {"sessions": 2, "trials_per_session": 4, "batch": 2},
-    "agent": {"n_cortex": 32, "n_thalamus": 16, "critic_hidden": 16},
-    "pretraining": {"demonstrations": 2, "updates": 2, "critic_warmup_batches": 1},
-    "env": {"platform_turn": 0.2, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1},
-    "output": {"checkpoint_every": 2, "video": False},
-}
+TINY = TINY_RUN
 
 
 @pytest.fixture

@@ -8,19 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from small_setups import TINY_RUN
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from training.checkpoint import CheckpointError
 from training.config import TrainConfig, build_config, load_yaml, merge
 from training.train import EPISODE_COLUMNS, Trainer
 
-TINY = {
-    "protocol": {"sessions": 2, "trials_per_session": 4, "batch": 2},
-    "agent": {"n_cortex": 32, "n_thalamus": 16, "critic_hidden": 16},
-    "pretraining": {"demonstrations": 2, "updates": 2, "critic_warmup_batches": 1},
-    "env": {"platform_turn": 0.2, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1},
-    "output": {"checkpoint_every": 2, "video": False},
-}
+TINY = TINY_RUN
 #: A much shorter trial timeline (5 control steps a trial) for the video run: rendering costs ~0.1 s a frame.
 SHORT_TRIALS = {"platform_turn": 0.04, "cue_time": 0.04, "tone_duration": 0.04, "response_window": 0.06,
                 "post_outcome": 0.02}

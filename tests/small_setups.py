@@ -1,0 +1,29 @@
+"""Small, fast configurations shared by the agent and training tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from training.config import TrainConfig, build_config, merge
+
+#: A trial of 40 control steps: cue at 0.4 s, 0.3 s to respond, 0.1 s after the outcome.
+SHORT_TRIAL = dict(cue_time=0.4, platform_turn=0.2, response_window=0.3, post_outcome=0.1)
+
+#: A small circuit: matrices small enough that a batch takes milliseconds.
+SMALL_AGENT = dict(n_cortex=32, n_thalamus=16, critic_hidden=16)
+
+#: A whole training run of a few seconds: 2 sessions of 4 trials, almost no pre-training.
+TINY_RUN = {
+    "protocol": {"sessions": 2, "trials_per_session": 4, "batch": 2},
+    "agent": dict(SMALL_AGENT),
+    "pretraining": {"demonstrations": 2, "updates": 2, "critic_warmup_batches": 1},
+    "env": {"platform_turn": 0.2, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1},
+    "output": {"checkpoint_every": 2, "video": False},
+}
+
+
+def tiny_config(out: Path, **sections: dict) -> TrainConfig:
+    """:data:`TINY_RUN` writing to ``out``, with ``sections`` merged over it."""
+    overrides = merge(TINY_RUN, sections)
+    overrides["output"]["out"] = str(out)
+    return build_config(overrides)
