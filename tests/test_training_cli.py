@@ -199,3 +199,11 @@ def test_help_runs():
     for flag in ("--out", "--seed", "--sessions", "--trials-per-session", "--da-block", "--thalamus-block",
                  "--no-video", "--resume", "--config", "--set"):
         assert flag in result.stdout, flag
+
+
+def test_console_scripts_run_the_same_jobs():
+    from importlib.metadata import entry_points
+
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    assert scripts.get("dopareach-train") == "training.train:main"
+    assert scripts.get("dopareach-baseline") == "training.baseline:main"
