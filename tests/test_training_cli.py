@@ -115,8 +115,8 @@ def test_defaults_without_config():
 @pytest.mark.parametrize(("flags", "words"), [
     (["--set", "nosuch.field=1"], ["nosuch", "protocol", "agent", "pretraining", "env", "output"]),
     (["--set", "agent.nosuch=1"], ["nosuch", "agent", "n_cortex", "policy_lr"]),
-    (["--set", "agent.n_cortex=abc"], ["agent.n_cortex", "abc", "int"]),
-    (["--set", "agent.policy_lr=fast"], ["agent.policy_lr", "float"]),
+    (["--set", "agent.n_cortex=abc"], ["agent.n_cortex", "abc", "an integer"]),
+    (["--set", "agent.policy_lr=fast"], ["agent.policy_lr", "a number"]),
     (["--set", "output.video=maybe"], ["output.video", "true", "false"]),
     (["--set", "output.video_trials=sometimes"], ["video_trials", "sometimes", "first_last", "none"]),
     (["--set", "agent.policy_lr"], ["section.field=value"]),

@@ -111,6 +111,9 @@ class TrainConfig:
         return yaml.safe_dump(self.as_dict(), sort_keys=False)
 
 
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
 def _coerce(section: str, name: str, annotation: Any, value: Any) -> Any:
     """Check (and, for strings from the CLI, convert) ``value`` to the field's type."""
     target = {"int": int, "float": float, "bool": bool, "str": str}.get(str(annotation), annotation)
@@ -128,13 +131,14 @@ def _coerce(section: str, name: str, annotation: Any, value: Any) -> Any:
         try:
             return target(value)
         except ValueError:
-            raise ValueError(f"{where}={value!r} must be a {target.__name__}") from None
+            kind = _TYPE_NAMES.get(target, target.__name__)
+            raise ValueError(f"{where}={value!r} must be {kind}") from None
     if target is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if target is bool and not isinstance(value, bool) or target is not bool and isinstance(value, bool):
-        raise ValueError(f"{where}={value!r} must be a {target.__name__}")
+        raise ValueError(f"{where}={value!r} must be {_TYPE_NAMES.get(target, target.__name__)}")
     if not isinstance(value, target):
-        raise ValueError(f"{where}={value!r} must be a {target.__name__}")
+        raise ValueError(f"{where}={value!r} must be {_TYPE_NAMES.get(target, target.__name__)}")
     return value
 
 
