@@ -71,6 +71,11 @@ class BatchRecord:
     #: Per cortical parameter (``thalamocortical``, ``recurrent``, ...): norm of its total change
     #: over the batch.
     layer_update_norms: dict[str, float] = field(default_factory=dict)
+    @property
+    def cortical_update_norm(self) -> float:
+        """Norm of the batch's whole cortical weight change (its updates' norms combined)."""
+        return math.sqrt(sum(n * n for n in self.update_norms))
+
     #: Per filmed batch index: (RGB frame, env info) after every control step.
     frames: dict[int, list[tuple[np.ndarray, dict]]] = field(default_factory=dict)
 

@@ -101,8 +101,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
-        recorder = ActivityRecorder(out / "activity", envs[0]._timeout_step + envs[0]._post_outcome_steps,
-                                    envs[0].control_timestep)
+        recorder = ActivityRecorder(out / "activity", envs[0].max_steps, envs[0].control_timestep)
         log = EpisodeLog(out / "episodes.csv", None)
         writer = SummaryWriter(str(out / "tb"))
         start = time.perf_counter()

@@ -232,6 +232,15 @@ class MousePelletReachEnv(gym.Env):
         self._post_outcome_steps = self._steps_at(timing.post_outcome)
         self._episode_over = True
 
+    @property
+    def max_steps(self) -> int:
+        """Control steps of the longest possible trial: a timeout plus the post-outcome window."""
+        return self._timeout_step + self._post_outcome_steps
+
+    def tone_on(self, step: int) -> bool:
+        """Whether the cue tone sounds during control step ``step`` (1-based, as ``info["time"] / dt``)."""
+        return self._cue_step <= step < self._tone_end_step
+
     def _steps_at(self, seconds: float) -> int:
         """The first control step at or after ``seconds`` (times off the grid round up)."""
         return math.ceil(seconds / self.control_timestep - 1e-9)
@@ -388,7 +397,7 @@ class MousePelletReachEnv(gym.Env):
             (
                 limb.joint_angles(), limb.joint_velocities(), limb.muscle_lengths(),
                 limb.muscle_velocities(), limb.muscle_forces(),
-                (1.0 if self._cue_step <= steps < self._tone_end_step else 0.0,
+                (1.0 if self.tone_on(steps) else 0.0,
                  min(since_cue, self.timing.response_window)),
                 (pellet - limb.digit_tips_position()) * 1000.0,
                 (pellet - limb.mouth_position()) * 1000.0,

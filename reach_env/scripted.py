@@ -85,12 +85,13 @@ class ScriptedReachController:
         self.stage = Stage.WAIT
         self._stage_start = 0.0
         self._q_target = self.env.data.qpos[self._qadr].copy()
+        self._pellet_rest = self.env.forelimb.pellet_position().copy()
 
     # --- planning ------------------------------------------------------------------------------
 
     def _advance(self, t: float) -> None:
-        env, limb = self.env, self.env.forelimb
-        tips, pellet = limb.digit_tips_position(), limb.pellet_position()
+        env = self.env
+        tips = env.forelimb.digit_tips_position()
         elapsed = t - self._stage_start
         reached = np.linalg.norm(tips - self._target_point()) < 0.0012
         nxt = None
@@ -110,14 +111,13 @@ class ScriptedReachController:
             nxt = Stage.TO_MOUTH
         if nxt is not None:
             self.stage, self._stage_start = nxt, t
-        del pellet
 
     def _target_point(self) -> np.ndarray:
         """Where the digit-tip point should go in the current stage (world, m)."""
         limb = self.env.forelimb
         pellet = self._pellet_goal()
         stage = self.stage
-        if stage in (Stage.WAIT,):
+        if stage == Stage.WAIT:
             return limb.digit_tips_position().copy()
         if stage == Stage.LIFT:
             return np.array([0.012, pellet[1], pellet[2] + 0.005])
@@ -135,7 +135,7 @@ class ScriptedReachController:
     def _pellet_goal(self) -> np.ndarray:
         # Where the pellet rests at the slot once the table has turned (the pellet itself may still be
         # moving early in the trial, and is in the paw later).
-        if not hasattr(self, "_pellet_rest") or self.stage <= Stage.ABOVE:
+        if self.stage <= Stage.ABOVE:
             self._pellet_rest = self.env.forelimb.pellet_position().copy()
         return self._pellet_rest
 

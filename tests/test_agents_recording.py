@@ -38,7 +38,7 @@ DOCUMENTED = {
 def env_max_steps() -> int:
     """Longest trial in control steps, as the trainer computes it (timeout + post-outcome)."""
     env = MousePelletReachEnv(**ENV_KWARGS)
-    steps = env._timeout_step + env._post_outcome_steps
+    steps = env.max_steps
     env.close()
     return steps
 

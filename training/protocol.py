@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -151,12 +151,6 @@ def run_protocol(run: Run, on_batch: Callable[[Run, BatchRecord, list[int]], Non
         run.episode += size
         if on_batch is not None:
             on_batch(run, record, [config.session_of(e) for e in episodes])
-
-
-def config_dict(run: Run) -> dict:
-    """The resolved configuration of a run, as plain data."""
-    return {"protocol": asdict(run.config), "agent": asdict(run.agent),
-            "pretraining": asdict(run.pretraining)}
 
 
 def success_by_session(records: list[tuple[int, bool]], sessions: int) -> list[float]:

@@ -48,7 +48,7 @@ class EpisodeLog:
         self._file.flush()
 
     def add(self, record: BatchRecord, sessions: list[int]) -> None:
-        norm = math.sqrt(sum(n * n for n in record.update_norms))
+        norm = record.cortical_update_norm
         for summary, session in zip(record.summaries, sessions, strict=True):
             e = summary.events
             self._writer.writerow([
@@ -112,9 +112,8 @@ class Trainer:
         protocol = config.protocol
         self.tb = SummaryWriter(str(self.out / "tb"), purge_step=self.resumed_from)
         self.episodes = EpisodeLog(self.out / "episodes.csv", self.resumed_from)
-        self.recorder = (ActivityRecorder(self.out / "activity", run.envs[0]._timeout_step
-                                          + run.envs[0]._post_outcome_steps, run.envs[0].control_timestep,
-                                          config.output.activity_downsample)
+        self.recorder = (ActivityRecorder(self.out / "activity", run.envs[0].max_steps,
+                                          run.envs[0].control_timestep, config.output.activity_downsample)
                          if config.output.record_activity else None)
         self.videos = (VideoWriter(run.envs[0].metadata["render_fps"] / config.output.video_stride)
                        if config.output.video else None)
@@ -204,7 +203,7 @@ class Trainer:
         tb.add_scalar("dopamine/dopamine_mean", float(np.mean([s.mean_dopamine for s in summaries])), step)
         tb.add_scalar("dopamine/gain", float(np.mean([s.dopamine_gain for s in summaries])), step)
         tb.add_scalar("behaviour/thalamus_on", float(np.mean([s.thalamus_gain > 0 for s in summaries])), step)
-        tb.add_scalar("plasticity/update_norm", math.sqrt(sum(n * n for n in record.update_norms)), step)
+        tb.add_scalar("plasticity/update_norm", record.cortical_update_norm, step)
         for name, norm in record.layer_update_norms.items():
             tb.add_scalar(f"plasticity/{name}", norm, step)
         valid = record.valid
@@ -230,8 +229,7 @@ class Trainer:
         trial = episode % self.config.protocol.trials_per_session + 1
         title = f"session {session}  trial {trial}  (episode {episode})"
         annotated = [annotate(frame, info["time"], info["phase"],
-                              env._cue_step * env.control_timestep <= info["time"] - env.control_timestep
-                              < env._tone_end_step * env.control_timestep, info["outcome"], title)
+                              env.tone_on(round(info["time"] / env.control_timestep)), info["outcome"], title)
                      for frame, info in frames]
         self.videos.write(self.out / "videos" / f"session_{session:02d}_episode_{episode:06d}.mp4", annotated)
         add_gif(self.tb, f"videos/session_{session:02d}", annotated[::2], self.run.episode,
