@@ -185,3 +185,19 @@ def test_no_temporary_file_after_save(run, tmp_path):
     assert [p.name for p in (tmp_path / "saved").iterdir()] == ["episode_000008.pt"]
     state = torch.load(path, weights_only=True)
     assert state["episode"] == 8
+
+
+def test_a_fork_may_change_only_the_silencing_schedules(run, tmp_path):
+    out, config, _ = run
+    parent = out / "checkpoints" / "episode_000004.pt"
+    fork = tiny_config(tmp_path / "fork", protocol={"da_block": "2-2", "thalamus_block": "2-2"})
+    trainer = Trainer(fork, fork_from=parent)
+    assert trainer.run.episode == 4
+    assert torch.equal(trainer.run.circuit.cortex.recurrent, torch.load(parent)["cortex"]["recurrent"])
+    trainer.train(progress=False)
+    with open(tmp_path / "fork" / "episodes.csv") as f:
+        rows = f.read().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == [4, 5, 6, 7]  # the fork logs only its own trials
+    other = tiny_config(tmp_path / "other", agent={"policy_lr": 1e-2})
+    with pytest.raises(CheckpointError, match="agent.policy_lr"):
+        Trainer(other, fork_from=parent)

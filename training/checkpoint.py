@@ -86,8 +86,12 @@ def save_checkpoint(run: Run, directory: Path, config: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: Path, run: Run, config: dict) -> None:
+def load_checkpoint(path: Path, run: Run, config: dict, may_differ: frozenset[str] = frozenset()) -> None:
     """Restore ``run`` (built from the same ``config``) to the state saved in ``path``.
+
+    ``may_differ`` names further config fields allowed to differ from the checkpoint's: a fork (a run
+    continued from another run's checkpoint under other silencing schedules) passes
+    ``{"da_block", "thalamus_block"}``.
 
     Raises:
         CheckpointError: if the file is unreadable, not a dopareach checkpoint, or was written by a
@@ -104,7 +108,7 @@ def load_checkpoint(path: Path, run: Run, config: dict) -> None:
     differences = [f"{section}.{key}: checkpoint {saved.get(section, {}).get(key)!r}, now {value!r}"
                    for section, values in config.items() if section != "output"
                    for key, value in values.items()
-                   if key not in _CHANGEABLE and saved.get(section, {}).get(key) != value]
+                   if key not in _CHANGEABLE | may_differ and saved.get(section, {}).get(key) != value]
     if differences:
         raise CheckpointError(f"checkpoint {path} was made with a different configuration: "
                               + "; ".join(differences))

@@ -72,9 +72,12 @@ class Trainer:
     Args:
         config: the run's configuration.
         resume: continue from the newest checkpoint in ``config.output.out``.
+        fork_from: start from this checkpoint of another run (same network and seed; the silencing
+            schedules may differ), as the ablations do to give every condition of a seed the same
+            past. The fork's logs start at the checkpoint's episode. Ignored when resuming.
     """
 
-    def __init__(self, config: TrainConfig, resume: bool = False):
+    def __init__(self, config: TrainConfig, resume: bool = False, fork_from: Path | None = None):
         self.config = config
         out = Path(config.output.out)
         self.out = out
@@ -93,9 +96,15 @@ class Trainer:
                                   **dataclasses.asdict(config.env))
         self.run.film_stride = video.video_stride
         self.resumed_from: int | None = None
+        self.forked = False
         if resume:
             load_checkpoint(existing, self.run, config.as_dict())
             self.resumed_from = self.run.episode
+        elif fork_from is not None:
+            load_checkpoint(Path(fork_from), self.run, config.as_dict(),
+                            may_differ=frozenset({"da_block", "thalamus_block"}))
+            self.resumed_from = self.run.episode
+            self.forked = True
         (out / "config.yaml").write_text(config.to_yaml())
         self._successes: list[bool] = []
         self._session_stats: dict[str, list[float]] = {}
@@ -124,6 +133,10 @@ class Trainer:
                 self._log_hyperparameters()
                 run_protocol(run, pretrain_first=True, progress=progress, stop_at=0)
                 self._log_pretraining()
+                save_checkpoint(run, self.checkpoints, config.as_dict())
+            elif self.forked:
+                # The fork's own copy of its starting state: it resumes from there, and the
+                # analyses find the weights of its first session in its own folder.
                 save_checkpoint(run, self.checkpoints, config.as_dict())
             if self.recorder is not None and self.resumed_from is not None:
                 self.recorder.resume_at(self.resumed_from, protocol.trials_per_session)

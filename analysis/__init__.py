@@ -1,0 +1,1 @@
+"""Analyses of recorded runs: the lab's neural metrics, statistics across seeds, figures and the report."""

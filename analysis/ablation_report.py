@@ -1,0 +1,172 @@
+"""From the finished runs of an ablation to its tables, figures and ``report.md``.
+
+Neural analyses run per run on the sweep's backend and are cached in the run folder
+(``neural.json``, ``embedding.npz``), so repeating the command redoes only what is missing. They cover the
+full-length conditions (``intact``, ``block_2_4``, ``partial_block``), whose recordings start at
+session 1; the expert conditions are behavioural comparisons with ``intact``'s same sessions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from analysis import figures
+from analysis.findings import Data, all_findings, partial_block_lines
+from analysis.tables import collect_trials, success_by_seed, write_summary
+
+NEURAL_CONDITIONS = ("intact", "block_2_4", "partial_block")
+
+
+def neural_job(run_dir: str, seed: int, reference_session: int) -> dict[str, Any]:
+    """Neural metrics of one run, cached in its folder; never raises (a failure is returned)."""
+    from analysis.neural import analyse_run
+
+    directory = Path(run_dir)
+    cache, embedding_file = directory / "neural.json", directory / "embedding.npz"
+    key = {"seed": seed, "reference_session": reference_session}
+    if cache.exists() and embedding_file.exists():
+        saved = json.loads(cache.read_text())
+        if saved.get("key") == key:
+            return {"status": "done", "sessions": saved["sessions"]}
+    started = time.perf_counter()
+    try:
+        result = analyse_run(directory, seed=seed, reference_session=reference_session)
+    except Exception as error:  # noqa: BLE001 - reported in the report, the others go on
+        return {"status": "failed", "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc()}
+    np.savez_compressed(embedding_file, **result.embedding)
+    sessions = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+                for row in result.sessions]
+    cache.write_text(json.dumps({"key": key, "sessions": sessions,
+                                 "wall_s": round(time.perf_counter() - started, 1)}, indent=1))
+    return {"status": "done", "sessions": sessions}
+
+
+def _neural(out: Path, runs: list, config, backend, progress: bool) -> tuple[dict, list[str]]:
+    """Run (or load) the neural analyses; returns ``{condition: {seed: {session: metrics}}}`` and errors."""
+    jobs = {}
+    for spec in runs:
+        if spec.condition in NEURAL_CONDITIONS:
+            handle = backend.submit(neural_job, str(spec.directory), spec.seed, config.expert_after)
+            jobs[handle] = spec
+    neural: dict[str, dict[int, dict[int, dict[str, float]]]] = {}
+    errors = []
+    rows = []
+    with tqdm(total=len(jobs), unit="run", desc="neural analyses", disable=not progress) as bar:
+        while jobs:
+            for handle, result in backend.wait(list(jobs), timeout=2.0):
+                spec = jobs.pop(handle)
+                bar.update(1)
+                if result.get("status") != "done":
+                    errors.append(f"{spec.key}: {result.get('error')}")
+                    continue
+                for row in result["sessions"]:
+                    metrics = {k: (math.nan if v is None else float(v)) for k, v in row.items()}
+                    session = int(metrics.pop("session"))
+                    neural.setdefault(spec.condition, {}).setdefault(spec.seed, {})[session] = metrics
+                    rows.append({"condition": spec.condition, "seed": spec.seed, "session": session,
+                                 **metrics})
+    if rows:
+        columns = ["condition", "seed", "session"] + sorted({k for r in rows for k in r} -
+                                                             {"condition", "seed", "session"})
+        rows.sort(key=lambda r: (r["condition"], r["seed"], r["session"]))
+        with open(out / "neural.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, restval="")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return neural, errors
+
+
+def analyse_ablation(out: Path, config, specs: list, failed: dict[str, dict], backend,
+                     progress: bool = True) -> Path:
+    """Tables, neural analyses, figures and report of the finished runs in ``out``; returns the report."""
+    from training.ablate import BLOCK_SESSIONS, finished_result
+
+    finished = [s for s in specs if finished_result(s) is not None]
+    rows = collect_trials([(s.condition, s.seed, s.directory) for s in finished], out / "trials.csv")
+    write_summary(rows, out / "summary.csv")
+    neural, neural_errors = _neural(out, finished, config, backend, progress)
+    data = Data(config.seed_list, success_by_seed(rows), neural)
+    last = config.expert_after
+    expert = range(config.expert_sessions_range[0], config.expert_sessions_range[1] + 1)
+    figure_dir = out / "figures"
+    figure_dir.mkdir(exist_ok=True)
+    made = figures.learning_curves(data, config.sessions, BLOCK_SESSIONS, expert, figure_dir)
+    made += figures.expert_effects(data, expert, figure_dir)
+    if neural:
+        made += figures.neural_metrics(data, config.sessions, BLOCK_SESSIONS, expert, figure_dir)
+        first_seed = config.seed_list[0]
+        embeddings = {}
+        for condition in ("intact", "block_2_4"):
+            path = out / "runs" / condition / f"seed_{first_seed:02d}" / "embedding.npz"
+            embeddings[condition] = dict(np.load(path)) if path.exists() else None
+        made += figures.diffusion_maps(embeddings, first_seed, figure_dir)
+    findings = all_findings(data, last, config.sessions, expert)
+    report = out / "report.md"
+    report.write_text(render_report(config, finished, failed, neural_errors, data, findings,
+                                    partial_block_lines(data), [p for p in made if p.suffix == ".png"], out))
+    return report
+
+
+def _paired_start_check(data: Data) -> str:
+    """Are session-1 success rates identical across the conditions that share it (the paired design)?"""
+    intact = data.value("intact", "success", 1)
+    same = [c for c in ("block_2_4", "partial_block")
+            if np.array_equal(np.nan_to_num(data.value(c, "success", 1), nan=-1),
+                              np.nan_to_num(intact, nan=-1))]
+    return (f"Session 1 (before any block) has the same success, seed by seed, in intact and "
+            f"{', '.join(same) or 'no other condition'}: the conditions of a seed share their past exactly.")
+
+
+def render_report(config, finished, failed, neural_errors, data: Data, findings, partial_lines,
+                  pngs: list[Path], out: Path) -> str:
+    """``report.md`` as text."""
+    from analysis.neural import METRICS
+
+    walls = [json.loads((s.directory / "result.json").read_text()).get("wall_s", 0) for s in finished]
+    lines = ["# dopareach ablation: intact vs blocked dopamine", "",
+             f"{len(config.seed_list)} seeds ({config.seed_list[0]}..{config.seed_list[-1]}), "
+             f"{config.sessions} sessions of {config.trials_per_session} trials; dopamine blocked in "
+             "sessions "
+             f"2-4 (block_2_4) or scaled by {config.partial_gain:g} (partial_block); expert manipulations in "
+             f"sessions {config.expert_after + 1}-{config.expert_after + config.expert_sessions} after "
+             f"{config.expert_after} intact sessions. {len(finished)} runs finished "
+             f"({sum(walls) / 60:.1f} worker-minutes of training), {len(failed)} failed.", "",
+             _paired_start_check(data), ""]
+    if failed:
+        lines += ["## Failed runs (left out of every statistic)", ""]
+        lines += [f"- `{r['key']}`: {r['error']}" for r in failed.values()] + [""]
+    if neural_errors:
+        lines += ["## Failed neural analyses", ""] + [f"- {e}" for e in neural_errors] + [""]
+    lines += ["## Verdicts", "", "| finding | claim | verdict |", "|---|---|---|"]
+    lines += [f"| {f.number} | {f.claim} | **{f.verdict}** |" for f in findings]
+    lines += ["", "Values are means across seeds with 95 % confidence intervals [low, high]; tests are "
+                  "paired across seeds (the same seed in every condition). A verdict follows the rule "
+                  "printed with it.", ""]
+    for f in findings:
+        lines += [f"## Finding {f.number}: {f.verdict}", "", f"*{f.claim}*", "", f"Rule: {f.rule}.", ""]
+        lines += [f"- {line}" for line in f.lines] + [""]
+    lines += ["## Beyond the lab: a partial block", "",
+              f"Dopamine delivered at gain {config.partial_gain:g} in sessions 2-4 instead of 0.", ""]
+    lines += [f"- {line}" for line in partial_lines] + [""]
+    lines += ["## Figures", ""]
+    lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in pngs] + [""]
+    lines += ["## Neural metrics", "", "| metric | definition |", "|---|---|"]
+    lines += [f"| `{k}` | {v} |" for k, v in METRICS.items()] + [""]
+    lines += ["## Files", "",
+              "- `trials.csv`: every trial of every run (condition, seed, session, episode, success, events, "
+              "dopamine).",
+              "- `summary.csv`: success per condition x session, mean and 95 % CI across seeds.",
+              "- `neural.csv`: every neural metric per condition x seed x session.",
+              "- `runs/<condition>/seed_NN/`: the runs (TensorBoard in `tb/`, activity, checkpoints).", ""]
+    return "\n".join(lines)

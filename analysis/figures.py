@@ -1,0 +1,162 @@
+"""Figures of an ablation (matplotlib, PNG and SVG): behaviour, expert manipulations, neural metrics.
+
+Every curve is the mean across seeds with its 95 % Student-t interval (the unit of replication is the
+seed, as the animal is in the lab); blocked sessions are shaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from analysis.findings import Data
+from analysis.statistics import mean_ci
+
+COLOURS = {"intact": "#1f77b4", "block_2_4": "#d62728", "partial_block": "#ff7f0e",
+           "expert_block": "#9467bd", "expert_thalamus_block": "#2ca02c"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out: Path, name: str) -> list[Path]:
+    paths = [out / f"{name}.png", out / f"{name}.svg"]
+    fig.savefig(paths[0], dpi=150)
+    fig.savefig(paths[1])
+    _pyplot().close(fig)
+    return paths
+
+
+def _shade(ax, block: tuple[int, int], expert: range) -> None:
+    ax.axvspan(block[0] - 0.5, block[1] + 0.5, color="0.88", zorder=0, lw=0)
+    ax.axvspan(expert.start - 0.5, expert.stop - 0.5, color="#efe3f7", zorder=0, lw=0)
+
+
+def _curve(ax, d: Data, condition: str, metric: str, sessions: list[int], label: str | None = None,
+           **style) -> None:
+    cis = [mean_ci(d.value(condition, metric, s)) for s in sessions]
+    x = np.array([s for s, c in zip(sessions, cis, strict=True) if c.n > 0])
+    if len(x) == 0:
+        return
+    kept = [c for c in cis if c.n > 0]
+    mean = np.array([c.mean for c in kept])
+    low = np.array([c.low for c in kept])
+    high = np.array([c.high for c in kept])
+    colour = COLOURS.get(condition, "0.3")
+    ax.plot(x, mean, marker="o", ms=3.5, color=colour, label=label or condition, **style)
+    ax.fill_between(x, low, high, color=colour, alpha=0.18, lw=0)
+
+
+def learning_curves(d: Data, sessions: int, block: tuple[int, int], expert: range, out: Path) -> list[Path]:
+    """Success per session of every condition, mean and 95 % CI across seeds."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    _shade(ax, block, expert)
+    every = list(range(1, sessions + 1))
+    for condition in ("intact", "block_2_4", "partial_block"):
+        _curve(ax, d, condition, "success", every)
+    for condition in ("expert_block", "expert_thalamus_block"):
+        _curve(ax, d, condition, "success", list(expert), ls="--")
+    ax.text(np.mean(block), 1.02, "M1 dopamine\nblocked", ha="center", va="bottom", fontsize=7,
+            transform=ax.get_xaxis_transform())
+    ax.text((expert.start + expert.stop - 1) / 2, 1.02, "expert\nmanipulation", ha="center", va="bottom",
+            fontsize=7, transform=ax.get_xaxis_transform())
+    ax.set(xlabel="session", ylabel="success rate", xticks=every, ylim=(0, 1), xlim=(0.5, sessions + 0.5))
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(frameon=False, fontsize=7, loc="upper center", ncol=3, bbox_to_anchor=(0.5, 0.97),
+              title=f"mean, 95 % CI across {len(d.seeds)} seeds", title_fontsize=7)
+    fig.tight_layout()
+    return _save(fig, out, "learning_curves")
+
+
+def expert_effects(d: Data, expert: range, out: Path) -> list[Path]:
+    """Experts' success in the manipulated sessions: intact vs dopamine blocked vs thalamus silenced."""
+    plt = _pyplot()
+    conditions = ("intact", "expert_block", "expert_thalamus_block")
+    labels = ("intact", "M1 dopamine\nblocked", "thalamic input\nsilenced")
+    values = np.array([d.mean_over(c, "success", expert) for c in conditions])  # (3, seeds)
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    x = np.arange(len(conditions))
+    for seed_values in values.T:
+        ax.plot(x, seed_values, color="0.75", lw=0.8, marker=".", zorder=1)
+    for i, condition in enumerate(conditions):
+        ci = mean_ci(values[i])
+        if ci.n:
+            yerr = None if np.isnan(ci.low) else [[ci.mean - ci.low], [ci.high - ci.mean]]
+            ax.bar(i, ci.mean, width=0.55, color=COLOURS[condition], alpha=0.7, zorder=0)
+            ax.errorbar(i, ci.mean, yerr=yerr, color="k", capsize=4, zorder=2)
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set(ylabel=f"success rate, sessions {expert.start}-{expert.stop - 1}", ylim=(0, 1))
+    ax.set_title("experts: needed to learn vs needed to execute", fontsize=9)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return _save(fig, out, "expert_effects")
+
+
+#: Metric panels of the neural figure: (key, y label).
+NEURAL_PANELS = (
+    ("mean_activity", "mean |rate|"),
+    ("mean_correlation", "mean correlation"),
+    ("distance_to_expert", "Riemannian distance\nto expert session"),
+    ("p_expert", "P(expert), linear SVM"),
+    ("indicative_fraction", "indicative units (fraction)"),
+    ("cue_outcome_index", "cue -> outcome index"),
+    ("th_movement_overlap", "Th-excited units that\nencode movement"),
+    ("th_movement_r2", "R^2 of motor command\nfrom thalamic input"),
+    ("th_input_lead_s", "thalamic lead\nbefore lift (s)"),
+)
+
+
+def neural_metrics(d: Data, sessions: int, block: tuple[int, int], expert: range, out: Path) -> list[Path]:
+    """Every neural metric per session and condition (mean, 95 % CI across seeds)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(3, 3, figsize=(10, 8), sharex=True)
+    every = list(range(1, sessions + 1))
+    for ax, (metric, label) in zip(axes.flat, NEURAL_PANELS, strict=True):
+        _shade(ax, block, expert)
+        for condition in ("intact", "block_2_4", "partial_block"):
+            _curve(ax, d, condition, metric, every)
+        for condition in ("expert_block", "expert_thalamus_block"):
+            _curve(ax, d, condition, metric, list(expert), ls="--")
+        if metric == "th_movement_r2":
+            _curve(ax, d, "intact", "rec_movement_r2", every, label="intact, recurrent input", ls=":")
+        if metric == "indicative_fraction":
+            _curve(ax, d, "intact", "indicative_fraction_shuffled", every, label="intact, shuffled labels",
+                   ls=":", alpha=0.6)
+        ax.set_ylabel(label, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("session")
+        ax.set_xticks(every)
+    legend = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=4, frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return _save(fig, out, "neural_metrics")
+
+
+def diffusion_maps(embeddings: dict[str, dict[str, np.ndarray]], seed: int, out: Path) -> list[Path]:
+    """Trials in the first two diffusion coordinates, coloured by session, one panel per condition."""
+    plt = _pyplot()
+    shown = {c: e for c, e in embeddings.items() if e is not None and len(e.get("session", []))}
+    if not shown:
+        return []
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 3.2), squeeze=False)
+    for ax, (condition, e) in zip(axes[0], shown.items(), strict=True):
+        points = ax.scatter(e["coords"][:, 0], e["coords"][:, 1], c=e["session"], cmap="viridis", s=6)
+        ax.set(title=f"{condition}, seed {seed}", xlabel="diffusion 1", ylabel="diffusion 2")
+        ax.title.set_fontsize(9)
+        ax.tick_params(labelsize=7)
+        fig.colorbar(points, ax=ax, label="session")
+    fig.tight_layout()
+    return _save(fig, out, "diffusion_maps")

@@ -1,0 +1,183 @@
+"""training.ablate: the sweep's plan, its paired design, skipping, failure isolation, outputs, Ray."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from small_setups import SMALL_AGENT
+
+from training.ablate import CONDITIONS, QUICK, AblationConfig, main, parse_args, plan_runs
+from training.train import EPISODE_COLUMNS
+
+#: Two seeds, 6 sessions of 4 short trials, experts after session 5: the whole sweep in ~20 s.
+TINY_ABLATION = {
+    "seeds": 2, "sessions": 6, "trials_per_session": 4, "batch": 2, "expert_after": 5, "expert_sessions": 1,
+    "activity_downsample": 1,
+    "train": {"agent": dict(SMALL_AGENT),
+              "pretraining": {"demonstrations": 2, "updates": 2, "critic_warmup_batches": 1},
+              "env": {"platform_turn": 0.2, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1}},
+}
+
+
+def _config_file(tmp_path: Path, **changes) -> Path:
+    path = tmp_path / "ablation.yaml"
+    path.write_text(yaml.safe_dump({**TINY_ABLATION, **changes}))
+    return path
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"partial_gain": 1.0}, "partial_gain"),
+    ({"partial_gain": 0.0}, "partial_gain"),
+    ({"sessions": 4}, "sessions"),
+    ({"expert_after": 9}, "expert_after + expert_sessions"),
+    ({"expert_after": 3}, "expert_after"),
+    ({"seeds": 0}, "seeds"),
+    ({"train": {"protocol": {"sessions": 3}}}, "protocol"),
+    ({"train": {"agent": {"policy_lr": "fast"}}}, "agent.policy_lr"),
+])
+def test_bad_settings_fail_naming_the_field(changes, field):
+    with pytest.raises(ValueError, match=field.replace("+", r"\+")):
+        AblationConfig(**{**TINY_ABLATION, **changes})
+
+
+def test_unknown_setting_and_settings_of_another_ablation_are_refused(tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown ablation field"):
+        parse_args(["--config", str(_config_file(tmp_path, seed_count=3))])
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "ablation.json").write_text(json.dumps({"seeds": 99}))
+    with pytest.raises(SystemExit, match="other settings"):
+        main(["--config", str(_config_file(tmp_path)), "--out", str(tmp_path / "out")])
+
+
+def test_plan_is_paired_and_forks_from_intact():
+    config = AblationConfig()
+    specs = plan_runs(config, Path("out"))
+    assert config.seeds >= 5
+    assert sorted({s.condition for s in specs}) == sorted(CONDITIONS)
+    for condition in CONDITIONS:
+        assert [s.seed for s in specs if s.condition == condition] == config.seed_list
+    by_key = {s.key: s for s in specs}
+    for spec in specs:
+        protocol = spec.config.protocol
+        assert protocol.seed == spec.seed
+        if spec.condition == "intact":
+            assert spec.parent is None and protocol.sessions == config.sessions
+            assert protocol.da_block == protocol.thalamus_block == ""
+            continue
+        parent = by_key[spec.parent]
+        assert parent.condition == "intact" and parent.seed == spec.seed
+        assert specs.index(parent) < specs.index(spec)
+    schedules = {s.condition: (s.config.protocol.da_block, s.config.protocol.thalamus_block, s.fork_episode)
+                 for s in specs if s.seed == 0}
+    tps = config.trials_per_session
+    assert schedules["block_2_4"] == ("2-4", "", 0)
+    assert schedules["partial_block"] == ("2-4:0.5", "", 0)
+    assert schedules["expert_block"] == ("8-9", "", 7 * tps)
+    assert schedules["expert_thalamus_block"] == ("", "8-9", 7 * tps)
+
+
+def test_quick_preset_is_smaller_but_keeps_the_lab_protocol():
+    quick, _ = parse_args(["--quick"])
+    default = AblationConfig()
+    assert quick.seeds * quick.sessions * quick.trials_per_session < \
+        default.seeds * default.sessions * default.trials_per_session / 3
+    assert quick.expert_after == 7 and quick == AblationConfig(**QUICK)
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    """One tiny ablation, run once for the tests below (local process pool)."""
+    tmp = tmp_path_factory.mktemp("ablate")
+    out = tmp / "out"
+    code = main(["--config", str(_config_file(tmp)), "--out", str(out), "--no-progress"])
+    return out, code
+
+
+def test_sweep_writes_every_output(tiny_sweep):
+    out, code = tiny_sweep
+    assert code == 0
+    rows = _rows(out / "trials.csv")
+    assert list(rows[0])[:2] == ["condition", "seed"] and set(EPISODE_COLUMNS) <= set(rows[0])
+    counts = {c: sum(r["condition"] == c for r in rows) for c in CONDITIONS}
+    assert counts == {"intact": 48, "block_2_4": 48, "partial_block": 48, "expert_block": 8,
+                      "expert_thalamus_block": 8}
+    summary = _rows(out / "summary.csv")
+    assert {(r["condition"], r["session"]) for r in summary} >= {("intact", "1"), ("expert_block", "6")}
+    assert all(r["seeds"] == "2" for r in summary)
+    for name in ("learning_curves", "expert_effects", "neural_metrics", "diffusion_maps"):
+        for suffix in (".png", ".svg"):
+            assert (out / "figures" / f"{name}{suffix}").stat().st_size > 1000
+    report = (out / "report.md").read_text()
+    for number in range(1, 10):
+        assert f"## Finding {number}: " in report
+    assert (out / "neural.csv").exists()
+
+
+def test_conditions_of_a_seed_share_their_past_and_differ_by_their_manipulation(tiny_sweep):
+    out, _ = tiny_sweep
+    rows = _rows(out / "trials.csv")
+
+    def trials(condition, seed, session):
+        return [{k: r[k] for k in ("episode", "success", "return", "steps")} for r in rows
+                if r["condition"] == condition and r["seed"] == str(seed) and r["session"] == str(session)]
+
+    for seed in (0, 1):
+        assert trials("block_2_4", seed, 1) == trials("intact", seed, 1) == trials("partial_block", seed, 1)
+        assert trials("block_2_4", seed, 3) != trials("intact", seed, 3)
+    for r in rows:
+        session = int(r["session"])
+        if r["condition"] == "block_2_4" and 2 <= session <= 4:
+            assert float(r["dopamine_gain"]) == 0 and float(r["cortical_update_norm"]) == 0
+        if r["condition"] == "partial_block" and 2 <= session <= 4:
+            assert float(r["dopamine_gain"]) == 0.5
+        if r["condition"].startswith("expert"):
+            assert session == 6
+            assert (r["thalamus_on"] == "0") == (r["condition"] == "expert_thalamus_block")
+            assert (float(r["dopamine_gain"]) == 0) == (r["condition"] == "expert_block")
+
+
+def test_repeating_the_command_skips_finished_runs(tiny_sweep):
+    out, _ = tiny_sweep
+    logs = sorted(out.glob("runs/*/seed_*/episodes.csv"))
+    before = {p: p.stat().st_mtime_ns for p in logs}
+    assert main(["--config", str(out.parent / "ablation.yaml"), "--out", str(out), "--no-progress"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in logs} == before
+
+
+def test_a_failed_run_is_reported_without_losing_the_others(tmp_path):
+    out = tmp_path / "out"
+    broken = out / "runs" / "intact" / "seed_01" / "checkpoints"
+    broken.mkdir(parents=True)
+    (broken / "episode_000004.pt").write_bytes(b"not a checkpoint")
+    code = main(["--config", str(_config_file(tmp_path)), "--out", str(out), "--no-progress"])
+    assert code == 1
+    failures = {f["key"]: f["error"] for f in json.loads((out / "failures.json").read_text())}
+    assert "unreadable" in failures["intact/seed_01"]
+    forks = {f"{c}/seed_01" for c in CONDITIONS if c != "intact"}
+    assert {k for k in failures if k != "intact/seed_01"} == forks
+    assert all("intact/seed_01" in failures[f"{c}/seed_01"] for c in CONDITIONS if c != "intact")
+    rows = _rows(out / "trials.csv")
+    assert {r["seed"] for r in rows} == {"0"} and {r["condition"] for r in rows} == set(CONDITIONS)
+    assert "intact/seed_01" in (out / "report.md").read_text()
+
+
+def test_ray_backend_gives_the_same_trials(tiny_sweep, tmp_path):
+    ray = pytest.importorskip("ray")
+    out, _ = tiny_sweep
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        code = main(["--config", str(out.parent / "ablation.yaml"), "--out", str(tmp_path / "ray"),
+                     "--backend", "ray", "--no-progress"])
+    finally:
+        ray.shutdown()
+    assert code == 0
+    assert _rows(tmp_path / "ray" / "trials.csv") == _rows(out / "trials.csv")

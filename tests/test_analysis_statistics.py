@@ -1,0 +1,100 @@
+"""Statistics across seeds and the verdict rules of the findings."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from analysis.findings import Data, finding_1, finding_2, finding_4, finding_9
+from analysis.statistics import mean_ci, non_inferiority_p, paired, sign_flip_p
+
+
+def test_mean_ci_is_the_student_t_interval():
+    x = np.array([0.2, 0.4, 0.5, 0.3, 0.6])
+    ci = mean_ci(x)
+    low, high = stats.t.interval(0.95, 4, loc=x.mean(), scale=stats.sem(x))
+    assert ci.n == 5
+    assert ci.mean == pytest.approx(0.4)
+    assert (ci.low, ci.high) == pytest.approx((low, high))
+
+
+def test_mean_ci_ignores_nan_and_handles_tiny_samples():
+    assert mean_ci([np.nan, 0.5, 0.7]).n == 2
+    one = mean_ci([0.3])
+    assert one.mean == 0.3 and math.isnan(one.low)
+    assert mean_ci([]).format() == "n/a"
+
+
+def test_sign_flip_p_is_exact():
+    # All 5 differences positive: only the all-plus and all-minus patterns are as extreme.
+    assert sign_flip_p([0.1, 0.2, 0.3, 0.4, 0.5]) == pytest.approx(2 / 32)
+    assert sign_flip_p([0.1, -0.1]) == 1.0
+
+
+def test_paired_test_matches_scipy_and_drops_incomplete_pairs():
+    a = np.array([0.5, 0.6, 0.7, 0.55, np.nan])
+    b = np.array([0.3, 0.45, 0.4, 0.5, 0.2])
+    test = paired(a, b)
+    reference = stats.ttest_rel(a[:4], b[:4])
+    assert test.difference.n == 4
+    assert test.t == pytest.approx(reference.statistic)
+    assert test.p == pytest.approx(reference.pvalue)
+    assert test.p_greater == pytest.approx(reference.pvalue / 2)
+    with pytest.raises(ValueError, match="same shape"):
+        paired([1, 2], [1, 2, 3])
+
+
+def test_paired_test_of_constant_differences():
+    test = paired([0.5, 0.6, 0.7], [0.4, 0.5, 0.6])
+    assert test.p_greater == 0.0
+    assert paired([0.5, 0.6], [0.5, 0.6]).p == 1.0
+
+
+def test_non_inferiority():
+    assert non_inferiority_p([0.01, -0.02, 0.0, 0.02, -0.01], margin=0.1) < 0.001
+    assert non_inferiority_p([-0.3, -0.25, -0.35, -0.2, -0.3], margin=0.1) > 0.9
+
+
+SEEDS = [0, 1, 2, 3, 4]
+
+
+def _success(curves: dict[str, list[list[float]]], first_session: dict[str, int] | None = None) -> dict:
+    first_session = first_session or {}
+    return {c: {seed: {first_session.get(c, 1) + i: v for i, v in enumerate(values)}
+                for seed, values in zip(SEEDS, rows, strict=True)}
+            for c, rows in curves.items()}
+
+
+def _jitter(values: list[float], scale: float = 0.03) -> list[list[float]]:
+    rng = np.random.default_rng(0)
+    return [list(np.clip(np.array(values) + rng.normal(0, scale, len(values)), 0, 1)) for _ in SEEDS]
+
+
+def test_findings_1_2_reproduced_on_a_planted_effect_and_not_on_a_flat_curve():
+    learned = Data(SEEDS, _success({"intact": _jitter([0.25, 0.33, 0.4, 0.45, 0.48, 0.5, 0.52]),
+                                    "block_2_4": _jitter([0.25, 0.25, 0.25, 0.25, 0.33, 0.4, 0.45])}), {})
+    assert finding_1(learned, 7).verdict == "reproduced"
+    assert finding_2(learned).verdict == "reproduced"
+    flat = Data(SEEDS, _success({"intact": _jitter([0.3] * 7), "block_2_4": _jitter([0.3] * 7)}), {})
+    assert finding_1(flat, 7).verdict == "not reproduced"
+    assert finding_2(flat).verdict == "not reproduced"
+    assert finding_1(Data(SEEDS, {}, {}), 7).verdict == "not tested"
+
+
+def test_findings_4_and_9_double_dissociation():
+    def data(dopamine_blocked: float, thalamus_silenced: float) -> Data:
+        return Data(SEEDS, _success({"intact": _jitter([0.5] * 9),
+                                     "expert_block": _jitter([dopamine_blocked] * 2),
+                                     "expert_thalamus_block": _jitter([thalamus_silenced] * 2)},
+                                    {"expert_block": 8, "expert_thalamus_block": 8}), {})
+
+    expert = range(8, 10)
+    dissociation = data(0.5, 0.05)
+    assert finding_4(dissociation, expert, 7).verdict == "reproduced"
+    assert finding_9(dissociation, expert).verdict == "reproduced"
+    both_needed = data(0.05, 0.05)
+    assert finding_4(both_needed, expert, 7).verdict == "not reproduced"
+    assert finding_9(both_needed, expert).verdict == "not reproduced"

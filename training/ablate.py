@@ -1,0 +1,373 @@
+"""Intact vs blocked dopamine across seeds: the lab's experiments in simulation, with their analyses.
+
+``python -m training.ablate --out runs/ablate`` runs, for every seed, five conditions:
+
+=========================  =================================================================================
+condition                  what is done
+=========================  =================================================================================
+``intact``                 shaping, then ``sessions`` sessions with dopamine intact
+``block_2_4``              M1 dopamine blocked in sessions 2-4 (the lab's CNO_2..CNO_4), then released
+``partial_block``          the same sessions at dopamine gain ``partial_gain`` (0 < g < 1), which the lab
+                           could not do
+``expert_block``           the intact run, after ``expert_after`` sessions, continued for
+                           ``expert_sessions`` sessions with M1 dopamine blocked
+``expert_thalamus_block``  the same, with the thalamic input silenced instead
+=========================  =================================================================================
+
+The design is paired: every condition of a seed starts from the same shaped network (``block_2_4`` and
+``partial_block`` fork from ``intact``'s checkpoint after shaping; the expert conditions fork from its
+checkpoint after session ``expert_after``), and trial ``e`` of a seed gets the same env seed in every
+condition. A difference between conditions of one seed is therefore the manipulation's, not luck's.
+
+Runs go to ``DIR/runs/<condition>/seed_NN`` (each a full training-run folder: TensorBoard, episodes.csv,
+activity, checkpoints) in parallel on a process pool (``--backend local``, the default) or a Ray cluster
+(``--backend ray``). A finished run leaves ``result.json`` and is skipped when the command is repeated;
+an interrupted one resumes from its newest checkpoint; a failed one is reported (``failures.json``) and
+its forks are skipped, without stopping the others. Then the analyses (:mod:`analysis`) write
+``trials.csv``, ``summary.csv``, ``neural.csv``, the figures and ``report.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from training.config import TrainConfig, build_config, load_yaml, merge
+
+CONDITIONS: tuple[str, ...] = ("intact", "block_2_4", "expert_block", "expert_thalamus_block",
+                               "partial_block")
+
+#: The lab's schedule: dopamine terminals in M1 silenced in sessions 2, 3 and 4.
+BLOCK_SESSIONS = (2, 4)
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """What the ablation runs.
+
+    Attributes:
+        seeds: number of seeds (``first_seed`` .. ``first_seed + seeds - 1``), each run in every condition.
+        first_seed: the first seed.
+        sessions: sessions of ``intact``, ``block_2_4`` and ``partial_block`` (the lab's 7, plus
+            sessions to follow the catch-up after the block).
+        trials_per_session: trials per session.
+        batch: trials run in parallel within one run.
+        partial_gain: dopamine gain of ``partial_block`` in sessions 2-4 (0 < g < 1).
+        expert_after: the expert conditions fork from ``intact`` after this session.
+        expert_sessions: sessions the expert manipulations last (compared with ``intact``'s same sessions).
+        activity_downsample: control steps per recorded activity sample (2: 40 ms, about an imaging frame).
+        train: overrides of the training config's sections (``agent``, ``pretraining``, ``env``), as in
+            ``training.train``'s YAML files.
+    """
+
+    seeds: int = 10
+    first_seed: int = 0
+    sessions: int = 10
+    trials_per_session: int = 64
+    batch: int = 32
+    partial_gain: float = 0.5
+    expert_after: int = 7
+    expert_sessions: int = 2
+    activity_downsample: int = 2
+    train: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("seeds", "sessions", "trials_per_session", "batch", "expert_after",
+                     "expert_sessions", "activity_downsample"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ablation.{name}={getattr(self, name)} must be >= 1")
+        if self.first_seed < 0:
+            raise ValueError(f"ablation.first_seed={self.first_seed} must be >= 0")
+        if not 0 < self.partial_gain < 1:
+            raise ValueError(f"ablation.partial_gain={self.partial_gain} must be strictly between 0 and 1")
+        if self.sessions < BLOCK_SESSIONS[1] + 1:
+            raise ValueError(f"ablation.sessions={self.sessions} must be >= {BLOCK_SESSIONS[1] + 1} so "
+                             f"that learning after the block (sessions 2-4) can be seen")
+        if self.expert_after + self.expert_sessions > self.sessions:
+            raise ValueError(f"ablation.expert_after + expert_sessions = "
+                             f"{self.expert_after + self.expert_sessions} must be <= sessions="
+                             f"{self.sessions}: the expert conditions are compared with intact's same "
+                             "sessions")
+        if self.expert_after <= BLOCK_SESSIONS[1]:
+            raise ValueError(f"ablation.expert_after={self.expert_after} must be after the block "
+                             f"(session {BLOCK_SESSIONS[1]})")
+        bad = set(self.train) - {"agent", "pretraining", "env"}
+        if bad:
+            raise ValueError(f"ablation.train: unknown section(s) {sorted(bad)}; allowed: agent, "
+                             "pretraining, env")
+        self.base_config("runs/check", 0)  # validates the training overrides now, naming the field
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.seeds))
+
+    @property
+    def expert_sessions_range(self) -> tuple[int, int]:
+        """First and last (1-based) session of the expert manipulations."""
+        return self.expert_after + 1, self.expert_after + self.expert_sessions
+
+    def base_config(self, out: str, seed: int, **protocol: Any) -> TrainConfig:
+        """The training config of one run (no videos; checkpoints at session boundaries only)."""
+        overrides = merge(self.train, {
+            "protocol": {"sessions": self.sessions, "trials_per_session": self.trials_per_session,
+                         "batch": self.batch, "seed": seed, **protocol},
+            "output": {"out": out, "video": False, "checkpoint_every": 0, "histograms": False,
+                       "activity_downsample": self.activity_downsample},
+        })
+        return build_config(overrides)
+
+
+#: ``--quick``: the same conditions and figures in about 10 minutes on 2 cores.
+QUICK = dict(seeds=3, sessions=8, trials_per_session=32, expert_after=7, expert_sessions=1)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the sweep: a condition and seed, its config and where it starts."""
+
+    condition: str
+    seed: int
+    config: TrainConfig
+    parent: str | None = None  # key of the run it forks from
+    fork_episode: int | None = None  # the parent's checkpoint (trials completed) it starts from
+
+    @property
+    def key(self) -> str:
+        return f"{self.condition}/seed_{self.seed:02d}"
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.config.output.out)
+
+
+def plan_runs(config: AblationConfig, out: Path) -> list[RunSpec]:
+    """Every run of the sweep, parents before their forks."""
+    specs = []
+    tps = config.trials_per_session
+    first, last = BLOCK_SESSIONS
+    expert_first, expert_last = config.expert_sessions_range
+    for seed in config.seed_list:
+        def run_dir(condition: str, seed: int = seed) -> str:
+            return str(out / "runs" / condition / f"seed_{seed:02d}")
+
+        intact = RunSpec("intact", seed, config.base_config(run_dir("intact"), seed))
+        specs.append(intact)
+        specs.append(RunSpec("block_2_4", seed, config.base_config(run_dir("block_2_4"), seed,
+                                                                  da_block=f"{first}-{last}"),
+                             intact.key, 0))
+        specs.append(RunSpec("expert_block", seed,
+                             config.base_config(run_dir("expert_block"), seed, sessions=expert_last,
+                                                da_block=f"{expert_first}-{expert_last}"),
+                             intact.key, config.expert_after * tps))
+        specs.append(RunSpec("expert_thalamus_block", seed,
+                             config.base_config(run_dir("expert_thalamus_block"), seed, sessions=expert_last,
+                                                thalamus_block=f"{expert_first}-{expert_last}"),
+                             intact.key, config.expert_after * tps))
+        specs.append(RunSpec("partial_block", seed,
+                             config.base_config(run_dir("partial_block"), seed,
+                                                da_block=f"{first}-{last}:{config.partial_gain:g}"),
+                             intact.key, 0))
+    return specs
+
+
+# --- one run (in a worker process) ------------------------------------------------------------------
+
+RESULT_FILE = "result.json"
+
+
+def execute_run(spec: RunSpec, parent_dir: str | None) -> dict[str, Any]:
+    """Train one run to its end (resuming or forking as needed); never raises.
+
+    Returns ``{"key", "status": "done" | "failed", ...}``; a failure carries the error and traceback.
+    """
+    from training.checkpoint import checkpoint_path, newest_checkpoint
+    from training.train import Trainer
+
+    started = time.perf_counter()
+    try:
+        directory = spec.directory
+        own = newest_checkpoint(directory / "checkpoints")
+        fork_from = None
+        if own is None and spec.parent is not None:
+            fork_from = checkpoint_path(Path(parent_dir) / "checkpoints", spec.fork_episode)
+            if not fork_from.exists():
+                raise FileNotFoundError(f"parent run {spec.parent} has no checkpoint {fork_from.name}")
+        trainer = Trainer(spec.config, resume=own is not None, fork_from=fork_from)
+        trainer.train(progress=False)
+        result = {"key": spec.key, "condition": spec.condition, "seed": spec.seed, "status": "done",
+                  "forked_from": f"{spec.parent}@{spec.fork_episode}" if spec.parent else None,
+                  "resumed_from": own.name if own else None,
+                  "pretraining": trainer.run.pretraining_figures,
+                  "wall_s": round(time.perf_counter() - started, 1)}
+        (directory / RESULT_FILE).write_text(json.dumps(result, indent=1))
+        return result
+    except BaseException as error:  # noqa: BLE001 - a worker reports every failure instead of dying
+        return {"key": spec.key, "condition": spec.condition, "seed": spec.seed, "status": "failed",
+                "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
+                "wall_s": round(time.perf_counter() - started, 1)}
+
+
+def finished_result(spec: RunSpec) -> dict[str, Any] | None:
+    """The saved result of a run that completed earlier (None if it did not)."""
+    path = spec.directory / RESULT_FILE
+    if not path.exists():
+        return None
+    try:
+        result = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    return result if result.get("status") == "done" else None
+
+
+def trials_done(spec: RunSpec) -> int:
+    """Trials logged so far by a run (rows of its episodes.csv), for the progress bar."""
+    path = spec.directory / "episodes.csv"
+    try:
+        with open(path, "rb") as f:
+            return max(sum(1 for _ in f) - 1, 0)
+    except OSError:
+        return 0
+
+
+def planned_trials(spec: RunSpec) -> int:
+    return spec.config.protocol.total_trials - (spec.fork_episode or 0)
+
+
+# --- the sweep --------------------------------------------------------------------------------------
+
+
+def run_sweep(specs: list[RunSpec], backend,
+              progress: bool = True) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Run every spec whose result is missing, forks after their parents; returns (done, failed).
+
+    A run whose parent failed is not started and is reported as failed with the reason.
+    """
+    by_key = {s.key: s for s in specs}
+    done: dict[str, dict] = {}
+    failed: dict[str, dict] = {}
+    for spec in specs:
+        result = finished_result(spec)
+        if result is not None:
+            done[spec.key] = result
+    todo = [s for s in specs if s.key not in done]
+    waiting = list(todo)
+    skipped = len(done)
+    # Trials a resumed run had logged before this call (a fork's log starts empty).
+    base = {s.key: min(trials_done(s), planned_trials(s)) for s in todo}
+    total = sum(planned_trials(s) - base[s.key] for s in todo)
+    bar = tqdm(total=total, unit="trial", disable=not progress or not waiting,
+               desc=f"{len(waiting)} runs ({skipped} already done)")
+    running: dict[Any, RunSpec] = {}
+
+    def progress_now() -> int:
+        return sum(max(min(trials_done(s), planned_trials(s)) - base[s.key], 0) for s in todo)
+
+    try:
+        while waiting or running:
+            for spec in list(waiting):
+                if spec.parent is None or spec.parent in done:
+                    parent_dir = str(by_key[spec.parent].directory) if spec.parent else None
+                    running[backend.submit(execute_run, spec, parent_dir)] = spec
+                    waiting.remove(spec)
+                elif spec.parent in failed:
+                    failed[spec.key] = {"key": spec.key, "condition": spec.condition, "seed": spec.seed,
+                                        "status": "failed",
+                                        "error": f"not run: the run it forks from ({spec.parent}) failed"}
+                    waiting.remove(spec)
+            for handle, result in backend.wait(list(running), timeout=2.0):
+                spec = running.pop(handle)
+                (done if result.get("status") == "done" else failed)[spec.key] = result
+                if result.get("status") != "done":
+                    tqdm.write(f"run {spec.key} failed: {result.get('error')}", file=sys.stderr)
+            bar.n = progress_now()
+            bar.set_postfix(in_flight=len(running), failed=len(failed))
+            bar.refresh()
+    finally:
+        bar.close()
+    return done, failed
+
+
+def write_failures(out: Path, failed: dict[str, dict]) -> None:
+    path = out / "failures.json"
+    if failed:
+        path.write_text(json.dumps(list(failed.values()), indent=1))
+    elif path.exists():
+        path.unlink()
+
+
+# --- command line -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.Namespace]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/ablate", help="output folder (runs, tables, figures, report)")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 seeds, 8 sessions of 32 trials, expert manipulations in session 8: about 10 minutes")
+    parser.add_argument("--config", help="YAML file: fields of AblationConfig (train: agent/pretraining/env)")
+    parser.add_argument("--seeds", type=int, help="number of seeds (default 10)")
+    parser.add_argument("--first-seed", type=int)
+    parser.add_argument("--sessions", type=int, help="sessions of the full-length conditions (default 10)")
+    parser.add_argument("--trials-per-session", type=int)
+    parser.add_argument("--partial-gain", type=float, help="dopamine gain of partial_block (default 0.5)")
+    parser.add_argument("--workers", type=int, default=2, help="local processes (backend local)")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster address for ray.init (default: start or join a local one); "
+                             "--out must be on a filesystem every node sees")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    fields = dict(QUICK) if args.quick else {}
+    if args.config:
+        fields.update(load_yaml(args.config))
+    for name in ("seeds", "first_seed", "sessions", "trials_per_session", "partial_gain"):
+        value = getattr(args, name)
+        if value is not None:
+            fields[name] = value
+    known = {f.name for f in dataclasses.fields(AblationConfig)}
+    unknown = set(fields) - known
+    if unknown:
+        raise ValueError(f"unknown ablation field(s) {sorted(unknown)}; fields are {sorted(known)}")
+    if args.workers < 1:
+        raise ValueError(f"--workers={args.workers} must be >= 1")
+    return AblationConfig(**fields), args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from analysis.ablation_report import analyse_ablation
+    from training.backends import make_backend
+
+    try:
+        config, args = parse_args(argv)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / "ablation.json"
+    settings = dataclasses.asdict(config)
+    if saved.exists() and json.loads(saved.read_text()) != settings:
+        sys.exit(f"error: {out} holds an ablation with other settings ({saved}); use another --out")
+    saved.write_text(json.dumps(settings, indent=1))
+    specs = plan_runs(config, out)
+    started = time.perf_counter()
+    with make_backend(args.backend, workers=args.workers, address=args.ray_address) as backend:
+        done, failed = run_sweep(specs, backend, progress=not args.no_progress)
+        write_failures(out, failed)
+        print(f"runs: {len(done)} done, {len(failed)} failed ({time.perf_counter() - started:.0f} s)")
+        report = analyse_ablation(out, config, specs, failed, backend, progress=not args.no_progress)
+    print(f"report: {report}  ({time.perf_counter() - started:.0f} s in all)")
+    for result in failed.values():
+        print(f"FAILED {result['key']}: {result['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
