@@ -311,7 +311,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/ablate", help="output folder (runs, tables, figures, report)")
     parser.add_argument("--quick", action="store_true",
-                        help="3 seeds, 8 sessions of 32 trials, expert manipulations in session 8: about 10 minutes")
+                        help="3 seeds, 8 sessions of 32 trials, expert manipulations in session 8: "
+                             "about 10 minutes")
     parser.add_argument("--config", help="YAML file: fields of AblationConfig (train: agent/pretraining/env)")
     parser.add_argument("--seeds", type=int, help="number of seeds (default 10)")
     parser.add_argument("--first-seed", type=int)
