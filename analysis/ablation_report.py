@@ -24,6 +24,8 @@ from analysis.findings import Data, all_findings, partial_block_lines
 from analysis.tables import collect_trials, success_by_seed, write_summary
 
 NEURAL_CONDITIONS = ("intact", "block_2_4", "partial_block")
+#: Bumped whenever the neural analyses change, so cached results of older code are recomputed.
+NEURAL_ANALYSIS_VERSION = 2
 
 
 def neural_job(run_dir: str, seed: int, reference_session: int) -> dict[str, Any]:
@@ -32,7 +34,7 @@ def neural_job(run_dir: str, seed: int, reference_session: int) -> dict[str, Any
 
     directory = Path(run_dir)
     cache, embedding_file = directory / "neural.json", directory / "embedding.npz"
-    key = {"seed": seed, "reference_session": reference_session}
+    key = {"seed": seed, "reference_session": reference_session, "version": NEURAL_ANALYSIS_VERSION}
     if cache.exists() and embedding_file.exists():
         saved = json.loads(cache.read_text())
         if saved.get("key") == key:

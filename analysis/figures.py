@@ -146,14 +146,20 @@ def neural_metrics(d: Data, sessions: int, block: tuple[int, int], expert: range
 
 
 def diffusion_maps(embeddings: dict[str, dict[str, np.ndarray]], seed: int, out: Path) -> list[Path]:
-    """Trials in the first two diffusion coordinates, coloured by session, one panel per condition."""
+    """Trials in the first two diffusion coordinates, coloured by session, marked by outcome."""
     plt = _pyplot()
     shown = {c: e for c, e in embeddings.items() if e is not None and len(e.get("session", []))}
     if not shown:
         return []
     fig, axes = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 3.2), squeeze=False)
     for ax, (condition, e) in zip(axes[0], shown.items(), strict=True):
-        points = ax.scatter(e["coords"][:, 0], e["coords"][:, 1], c=e["session"], cmap="viridis", s=6)
+        success = np.asarray(e["success"], dtype=bool)
+        sessions = np.asarray(e["session"])
+        for mask, marker, label in ((success, "o", "success"), (~success, "x", "failure")):
+            points = ax.scatter(e["coords"][mask, 0], e["coords"][mask, 1], c=sessions[mask], cmap="viridis",
+                                vmin=sessions.min(), vmax=sessions.max(), s=7, marker=marker, lw=0.7,
+                                label=label)
+        ax.legend(fontsize=7, frameon=False)
         ax.set(title=f"{condition}, seed {seed}", xlabel="diffusion 1", ylabel="diffusion 2")
         ax.title.set_fontsize(9)
         ax.tick_params(labelsize=7)

@@ -175,7 +175,8 @@ def pairwise_distances(points: np.ndarray) -> np.ndarray:
 
 
 def diffusion_map(data: np.ndarray, n_components: int = 3, *, precomputed: bool = False,
-                  n_neighbors: int = 5, t: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                  n_neighbors: int = 5, t: int = 1,
+                  local_scaling: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Diffusion-map embedding (Coifman & Lafon 2006) of points or of a distance matrix.
 
     Kernel width as in the lab's code (shared/SCIENCE.md: "Gaussian affinity, width from the median
@@ -186,6 +187,12 @@ def diffusion_map(data: np.ndarray, n_components: int = 3, *, precomputed: bool 
     right eigenvectors ``psi_k`` (normalised so that ``psi_0 = 1``, via the symmetric conjugate
     ``D^-1/2 K D^-1/2``) times ``lambda_k^t`` are the coordinates, the trivial ``k = 0`` left out.
     Each coordinate's sign is fixed so that its largest-magnitude entry is positive.
+
+    With ``local_scaling`` (the default) each point gets its own width, ``sigma_i`` = distance to its
+    ``n_neighbors``-th nearest neighbour, and ``K_ij = exp(-d_ij^2 / (sigma_i sigma_j))`` (self-tuning
+    affinity, Zelnik-Manor & Perona 2004). On recorded runs the single global width left a few outlying
+    trials (short trials, whose correlation matrices are noisy) almost disconnected; their huge
+    coordinates then filled the leading components and hid the structure of all other trials.
 
     Args:
         data: (K, D) points (Euclidean distances between them), or (K, K) distances if ``precomputed``.
@@ -217,7 +224,12 @@ def diffusion_map(data: np.ndarray, n_components: int = 3, *, precomputed: bool 
     if not sigma > 0:  # duplicated points: fall back to the median positive distance
         positive = distances[distances > 0]
         sigma = float(np.median(positive)) if positive.size else 1.0
-    kernel = np.exp(-(distances**2) / (2.0 * sigma**2))
+    if local_scaling:
+        widths = np.sort(off_diagonal, axis=1)[:, k - 1]
+        widths = np.where(widths > 0, widths, sigma)
+        kernel = np.exp(-(distances**2) / (widths[:, None] * widths[None, :]))
+    else:
+        kernel = np.exp(-(distances**2) / (2.0 * sigma**2))
     degree = kernel.sum(1)
     inverse_root = 1.0 / np.sqrt(degree)
     symmetric = _symmetric(kernel * inverse_root[:, None] * inverse_root[None, :])

@@ -134,3 +134,18 @@ def test_diffusion_map_orders_points_along_a_line():
 def test_diffusion_map_rejects_too_few_points():
     with pytest.raises(ValueError, match="cannot give"):
         spd.diffusion_map(np.zeros((4, 2)), n_components=3)
+
+
+def test_diffusion_map_local_scaling_keeps_an_outlier_from_hiding_the_clusters():
+    rng = np.random.default_rng(3)
+    clusters = np.concatenate([rng.normal(0, 0.3, (40, 2)), rng.normal(0, 0.3, (40, 2)) + [4.0, 0.0]])
+    points = np.concatenate([clusters, [[2.0, 40.0]]])  # one trial far from everything
+    side = np.r_[np.zeros(40), np.ones(40)]
+
+    local, _ = spd.diffusion_map(points, 2)
+    first = local[:80, 0]
+    assert abs(first[side == 0].mean() - first[side == 1].mean()) > 1.5 * first.std()
+    assert abs(local[80, 0]) < np.abs(first).max()
+    # One global width: the outlier alone fills the first coordinate.
+    global_width, _ = spd.diffusion_map(points, 2, local_scaling=False)
+    assert abs(global_width[80, 0]) > 10 * np.abs(global_width[:80, 0]).max()
