@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.findings import Data
+from analysis.findings import Data, span
 from analysis.statistics import mean_ci
 
 COLOURS = {"intact": "#1f77b4", "block_2_4": "#d62728", "partial_block": "#ff7f0e",
@@ -93,7 +93,7 @@ def expert_effects(d: Data, expert: range, out: Path) -> list[Path]:
             ax.bar(i, ci.mean, width=0.55, color=COLOURS[condition], alpha=0.7, zorder=0)
             ax.errorbar(i, ci.mean, yerr=yerr, color="k", capsize=4, zorder=2)
     ax.set_xticks(x, labels, fontsize=8)
-    ax.set(ylabel=f"success rate, sessions {expert.start}-{expert.stop - 1}", ylim=(0, 1))
+    ax.set(ylabel=f"success rate, {span(expert)}", ylim=(0, 1))
     ax.set_title("experts: needed to learn vs needed to execute", fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()

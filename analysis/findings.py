@@ -81,6 +81,12 @@ class Data:
             return np.nanmean(stack, axis=0)
 
 
+def span(sessions: range) -> str:
+    """``"session 8"`` or ``"sessions 8-9"``."""
+    first, last = sessions.start, sessions.stop - 1
+    return f"session {first}" if first == last else f"sessions {first}-{last}"
+
+
 def _greater(a: np.ndarray, b: np.ndarray) -> tuple[bool | None, str]:
     """Is ``a`` > ``b`` across seeds (one-sided paired t-test)? Returns (decision, formatted statistics)."""
     test = paired(a, b)
@@ -150,7 +156,7 @@ def finding_3(d: Data, last: int, sessions: int) -> Finding:
 
 def finding_4(d: Data, expert: range, last: int) -> Finding:
     f = Finding(4, "Blocking dopamine in experts does not reduce their performance.",
-                f"expert_block success over sessions {expert.start}-{expert.stop - 1} not lower than "
+                f"expert_block success over {span(expert)} not lower than "
                 "intact's "
                 f"same sessions by {NON_INFERIORITY_MARGIN:g} or more (non-inferiority, one-sided paired t, "
                 f"p < {ALPHA})")
@@ -159,7 +165,7 @@ def finding_4(d: Data, expert: range, last: int) -> Finding:
     diff = blocked - intact
     p = non_inferiority_p(diff, NON_INFERIORITY_MARGIN)
     test = paired(blocked, intact)
-    f.lines = [f"success in sessions {expert.start}-{expert.stop - 1}: intact {_fmt(intact)}, expert_block "
+    f.lines = [f"success in {span(expert)}: intact {_fmt(intact)}, expert_block "
                f"{_fmt(blocked)} (intact session {last}: {_fmt(d.value('intact', 'success', last))})",
                f"expert_block - intact: {test.format()}",
                f"non-inferiority (margin {NON_INFERIORITY_MARGIN:g}): p = {p:.2g}"]
@@ -275,7 +281,7 @@ def finding_8(d: Data, last: int) -> Finding:
 def finding_9(d: Data, expert: range) -> Finding:
     f = Finding(9, "Silencing the thalamic input in experts impairs the learned movement, unlike silencing "
                    "dopamine (double dissociation).",
-                f"intact > expert_thalamus_block over sessions {expert.start}-{expert.stop - 1} by at least "
+                f"intact > expert_thalamus_block over {span(expert)} by at least "
                 f"{IMPAIRMENT:g} on average, and expert_block > expert_thalamus_block (one-sided paired t, "
                 f"p < {ALPHA})")
     intact = d.mean_over("intact", "success", expert)
@@ -284,7 +290,7 @@ def finding_9(d: Data, expert: range) -> Finding:
     impaired, text = _greater(intact, thalamus)
     dissociated, dis_text = _greater(dopamine, thalamus)
     loss = mean_ci(intact - thalamus)
-    f.lines = [f"success in sessions {expert.start}-{expert.stop - 1}: intact {_fmt(intact)}, expert_block "
+    f.lines = [f"success in {span(expert)}: intact {_fmt(intact)}, expert_block "
                f"{_fmt(dopamine)}, expert_thalamus_block {_fmt(thalamus)}",
                f"intact - expert_thalamus_block: {text}",
                f"expert_block - expert_thalamus_block: {dis_text}"]
