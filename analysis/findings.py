@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.statistics import mean_ci, non_inferiority_p, paired
+from analysis.statistics import format_p, mean_ci, non_inferiority_p, paired
 
 ALPHA = 0.05
 #: Largest loss of success rate (absolute) that still counts as "performance not reduced" (finding 4).
@@ -92,7 +92,7 @@ def _greater(a: np.ndarray, b: np.ndarray) -> tuple[bool | None, str]:
     test = paired(a, b)
     if test.difference.n < 2 or math.isnan(test.p_greater):
         return None, f"{test.difference.format()} (too few seeds for a test)"
-    return test.p_greater < ALPHA, f"{test.format()}, one-sided p = {test.p_greater:.2g}"
+    return test.p_greater < ALPHA, f"{test.format()}, one-sided p {format_p(test.p_greater)}"
 
 
 def _fmt(values: np.ndarray, digits: int = 2) -> str:
@@ -168,7 +168,7 @@ def finding_4(d: Data, expert: range, last: int) -> Finding:
     f.lines = [f"success in {span(expert)}: intact {_fmt(intact)}, expert_block "
                f"{_fmt(blocked)} (intact session {last}: {_fmt(d.value('intact', 'success', last))})",
                f"expert_block - intact: {test.format()}",
-               f"non-inferiority (margin {NON_INFERIORITY_MARGIN:g}): p = {p:.2g}"]
+               f"non-inferiority (margin {NON_INFERIORITY_MARGIN:g}): p {format_p(p)}"]
     f.decide(None if math.isnan(p) else p < ALPHA)
     return f
 

@@ -488,16 +488,16 @@ def _responsiveness(s: _Session, config: NeuralAnalysisConfig) -> dict[str, floa
 _THALAMUS_KEYS = ("th_movement_overlap", "th_movement_r2", "rec_movement_r2", "th_input_lead_s")
 
 
-def _checkpoints(run_dir: Path) -> dict[int, Path]:
-    folder = run_dir / "checkpoints"
+def _numbered_files(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
+    """``{number: path}`` of the files in ``folder`` whose name matches ``pattern`` (group 1 = number)."""
     if not folder.is_dir():
         return {}
-    found = {}
-    for path in folder.iterdir():
-        match = _CHECKPOINT_FILE.match(path.name)
-        if match:
-            found[int(match.group(1))] = path
-    return found
+    found = {int(m.group(1)): path for path in folder.iterdir() if (m := pattern.match(path.name))}
+    return dict(sorted(found.items()))
+
+
+def _checkpoints(run_dir: Path) -> dict[int, Path]:
+    return _numbered_files(run_dir / "checkpoints", _CHECKPOINT_FILE)
 
 
 def load_weights(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -661,15 +661,7 @@ def _thalamus(s: _Session, weights: tuple[np.ndarray, np.ndarray] | None, config
 
 def recorded_sessions(run_dir: Path) -> dict[int, Path]:
     """``{session: path}`` of the merged session files of a run, by session number."""
-    folder = Path(run_dir) / "activity"
-    if not folder.is_dir():
-        return {}
-    found = {}
-    for path in folder.iterdir():
-        match = _SESSION_FILE.match(path.name)
-        if match:
-            found[int(match.group(1))] = path
-    return dict(sorted(found.items()))
+    return _numbered_files(Path(run_dir) / "activity", _SESSION_FILE)
 
 
 def analyse_run(run_dir: Path, *, seed: int, reference_session: int | None = None,

@@ -45,11 +45,12 @@ class PairedTest:
     def format(self, digits: int = 2) -> str:
         return (f"difference {self.difference.format(digits)}, paired t({self.difference.n - 1}) = "
                 f"{self.t:.2f}, "
-                f"p = {_p(self.p)} (sign-flip p = {_p(self.p_permutation)})")
+                f"p {format_p(self.p)} (sign-flip p {format_p(self.p_permutation)})")
 
 
-def _p(p: float) -> str:
-    return "n/a" if math.isnan(p) else (f"{p:.2g}" if p >= 1e-4 else "< 1e-4")
+def format_p(p: float) -> str:
+    """``"= 0.012"``, ``"< 1e-4"`` or ``"n/a"``, to follow a ``p``."""
+    return "n/a" if math.isnan(p) else (f"= {p:.2g}" if p >= 1e-4 else "< 1e-4")
 
 
 def _finite(values) -> np.ndarray:
