@@ -115,16 +115,15 @@ NEURAL_PANELS = (
 
 
 def neural_metrics(d: Data, sessions: int, block: tuple[int, int], expert: range, out: Path) -> list[Path]:
-    """Every neural metric per session and condition (mean, 95 % CI across seeds)."""
+    """Every neural metric per session of the full-length conditions (mean, 95 % CI across seeds)."""
     plt = _pyplot()
     fig, axes = plt.subplots(3, 3, figsize=(10, 8), sharex=True)
     every = list(range(1, sessions + 1))
     for ax, (metric, label) in zip(axes.flat, NEURAL_PANELS, strict=True):
         _shade(ax, block, expert)
+        # Only the full-length conditions are analysed (analysis.ablation_report.NEURAL_CONDITIONS).
         for condition in ("intact", "block_2_4", "partial_block"):
             _curve(ax, d, condition, metric, every)
-        for condition in ("expert_block", "expert_thalamus_block"):
-            _curve(ax, d, condition, metric, list(expert), ls="--")
         if metric == "th_movement_r2":
             _curve(ax, d, "intact", "rec_movement_r2", every, label="intact, recurrent input", ls=":")
         if metric == "indicative_fraction":
