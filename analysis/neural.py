@@ -539,6 +539,7 @@ def _ridge_fit(x: np.ndarray, y: np.ndarray, alphas: tuple[float, ...]):
     xs = (x - mean) / scale
     y_mean = y.mean(0)
     yc = y - y_mean
+    # Fits, leverages and coefficients are functions of X^T X (V g(w) V^T): independent of the eigenbasis.
     eigenvalues, vectors = np.linalg.eigh(xs.T @ xs)
     eigenvalues = np.maximum(eigenvalues, 0.0)
     projected = xs @ vectors  # (m, p)

@@ -32,7 +32,11 @@ def _symmetric(mats: np.ndarray) -> np.ndarray:
 
 
 def spd_function(mats: np.ndarray, function) -> np.ndarray:
-    """``V f(w) V^T`` for symmetric ``mats`` (..., N, N) with eigenvalues ``w`` and eigenvectors ``V``."""
+    """``V f(w) V^T`` for symmetric ``mats`` (..., N, N) with eigenvalues ``w`` and eigenvectors ``V``.
+
+    Unique whatever basis (signs, rotations within repeated eigenvalues) the solver returns: ``f`` takes
+    one value on each eigenspace, so the result is the same on every machine up to rounding.
+    """
     w, v = np.linalg.eigh(_symmetric(np.asarray(mats, dtype=np.float64)))
     return _symmetric((v * function(w)[..., None, :]) @ np.swapaxes(v, -1, -2))
 
@@ -140,7 +144,7 @@ def riemann_mean(mats: np.ndarray, tol: float = 1e-8, max_iter: int = 100) -> np
         raise ValueError(f"need a non-empty stack (K, N, N), got {mats.shape}")
     mean = log_euclidean_mean(mats)
     for _ in range(max_iter):
-        w, v = np.linalg.eigh(mean)
+        w, v = np.linalg.eigh(mean)  # only used through functions of w: basis-invariant, as spd_function
         root = (v * np.sqrt(w)) @ v.T
         inverse_root = (v / np.sqrt(w)) @ v.T
         step = logm(inverse_root @ mats @ inverse_root).mean(0)
@@ -166,17 +170,61 @@ def tangent_vectors(mats: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def pairwise_distances(points: np.ndarray) -> np.ndarray:
-    """Euclidean distances between the rows of ``points`` (K, D): (K, K), exact zeros on the diagonal."""
+    """Euclidean distances between the rows of ``points`` (K, D): (K, K), exact zeros on the diagonal.
+
+    Summed squared differences (:func:`scipy.spatial.distance.pdist`), not the expansion
+    ``|x|^2 + |y|^2 - 2 x.y``: no cancellation for close points, and no matrix product whose rounding
+    depends on the BLAS kernel of the machine.
+    """
+    from scipy.spatial.distance import pdist, squareform
+
     points = np.asarray(points, dtype=np.float64)
-    norms = (points**2).sum(1)
-    squared = np.maximum(norms[:, None] + norms[None, :] - 2.0 * points @ points.T, 0.0)
-    np.fill_diagonal(squared, 0.0)
-    return np.sqrt(squared)
+    if points.ndim != 2:
+        raise ValueError(f"points must be (K, D), got {points.shape}")
+    return squareform(pdist(points))
+
+
+#: Affinities of the symmetric diffusion operator below this are set to 0 (see :func:`diffusion_map`).
+AFFINITY_FLOOR = float(np.sqrt(np.finfo(np.float64).eps))  # about 1.5e-8
+#: Eigenvalues of different components closer than this count as tied (ordered by component).
+_EIGENVALUE_TIE = 1e-12
+#: Entries within this relative distance of a coordinate's largest magnitude count as tied for its sign.
+_SIGN_TIE = 1e-6
+
+
+def _components(adjacency: np.ndarray) -> np.ndarray:
+    """Component of every point, numbered by size (descending), ties by their lowest point index."""
+    from scipy.sparse import csr_array
+    from scipy.sparse.csgraph import connected_components
+
+    _, raw = connected_components(csr_array(adjacency != 0), directed=False)
+    count = len(adjacency)
+    sizes = np.bincount(raw)
+    first = np.full(len(sizes), count)
+    np.minimum.at(first, raw, np.arange(count))
+    order = np.lexsort((first, -sizes))  # last key first: size descending, then lowest index
+    rank = np.empty(len(sizes), dtype=np.int64)
+    rank[order] = np.arange(len(sizes))
+    return rank[raw]
+
+
+def _fix_signs(psi: np.ndarray) -> np.ndarray:
+    """Flip each column so that its first entry (lowest index) of largest magnitude is positive.
+
+    Magnitudes within a relative ``_SIGN_TIE`` of the largest count as the largest, so that entries equal
+    up to rounding (e.g. the two ends of a symmetric mode, or all points of a component in a component
+    contrast) pick the same entry on every machine.
+    """
+    magnitude = np.abs(psi)
+    peak = magnitude.max(0, keepdims=True)
+    chosen = np.argmax(magnitude >= (1.0 - _SIGN_TIE) * peak, axis=0)
+    signs = np.sign(psi[chosen, np.arange(psi.shape[1])])
+    return psi * np.where(signs < 0, -1.0, 1.0)
 
 
 def diffusion_map(data: np.ndarray, n_components: int = 3, *, precomputed: bool = False,
-                  n_neighbors: int = 5, t: int = 1,
-                  local_scaling: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                  n_neighbors: int = 5, t: int = 1, local_scaling: bool = True,
+                  return_components: bool = False):
     """Diffusion-map embedding (Coifman & Lafon 2006) of points or of a distance matrix.
 
     Kernel width as in the lab's code (shared/SCIENCE.md: "Gaussian affinity, width from the median
@@ -184,9 +232,9 @@ def diffusion_map(data: np.ndarray, n_components: int = 3, *, precomputed: bool 
     the distances to each point's ``n_neighbors`` nearest neighbours, affinity
     ``exp(-d^2 / eps)`` with ``eps = 2 sigma^2``. (The lab's median also counts each point's zero distance
     to itself; we leave it out.) The affinity is row-normalised into a Markov matrix ``P = D^-1 K``; its
-    right eigenvectors ``psi_k`` (normalised so that ``psi_0 = 1``, via the symmetric conjugate
-    ``D^-1/2 K D^-1/2``) times ``lambda_k^t`` are the coordinates, the trivial ``k = 0`` left out.
-    Each coordinate's sign is fixed so that its largest-magnitude entry is positive.
+    right eigenvectors ``psi_k``, normalised to ``sum_i pi_i psi_k(i)^2 = 1`` with the stationary
+    distribution ``pi = D / sum(D)`` (computed via the symmetric conjugate ``S = D^-1/2 K D^-1/2``), times
+    ``lambda_k^t`` are the coordinates, the trivial ``psi_0 = 1`` left out.
 
     With ``local_scaling`` (the default) each point gets its own width, ``sigma_i`` = distance to its
     ``n_neighbors``-th nearest neighbour, and ``K_ij = exp(-d_ij^2 / (sigma_i sigma_j))`` (self-tuning
@@ -194,14 +242,55 @@ def diffusion_map(data: np.ndarray, n_components: int = 3, *, precomputed: bool 
     trials (short trials, whose correlation matrices are noisy) almost disconnected; their huge
     coordinates then filled the leading components and hid the structure of all other trials.
 
+    Disconnected graphs. A Gaussian affinity between far-apart groups underflows or is negligible, and the
+    graph falls apart. Then the eigenvalue 1 of ``P`` is degenerate (one per component), and so is any
+    eigenvalue two components share: an eigensolver returns an arbitrary basis of such an eigenspace, and
+    which one depends on its rounding, i.e. on the machine's BLAS kernel. A group joined to the rest only
+    by links of weight ``w`` (entries of ``S``) is no better: it splits the eigenvalue 1 into ``1`` and
+    ``1 - g`` with ``g`` at most of order ``w`` (often far smaller), and a backward-stable solver gets an
+    eigenvector only to about ``eps / gap`` (``||S|| = 1``). So:
+
+    1. Entries of ``S`` below ``AFFINITY_FLOOR = sqrt(eps)`` (about 1.5e-8) are set to exactly 0 in ``K``,
+       and the degrees recomputed. A link that weak would leave an eigenvector with fewer than half of
+       its digits determined by the data (``eps / gap > sqrt(eps)``); dropping all of them changes ``S``
+       by at most ``K sqrt(eps)`` in norm (row sums), far below the sampling noise of any embedding.
+       Because the Gaussian decays so fast, the floor only decides for pairs about 4 widths apart
+       (``d^2 / (sigma_i sigma_j)`` about 16 to 18 for degrees up to 10).
+    2. Connected components of the pruned graph (:func:`scipy.sparse.csgraph.connected_components`) are
+       numbered by size, descending, ties by their lowest point index. ``P`` is block diagonal, so its
+       spectrum is the union of the blocks' spectra.
+    3. The eigenvalue-1 eigenspace is spanned by the component indicators. Its non-trivial part gets a
+       fixed basis: degree-weighted Helmert contrasts, the ``j``-th (``j = 1 .. C - 1``) constant on
+       components ``0 .. j - 1`` together, another constant on component ``j``, 0 on later components,
+       orthogonal to the constant and to each other, unit ``pi``-norm. So the first coordinate separates
+       the two largest components, and smaller components (isolated outliers) are 0 in it and get
+       later coordinates of their own.
+    4. Every component's own non-trivial eigenvectors come from its own block, with its exactly known
+       trivial eigenvector ``sqrt(D)`` projected out before diagonalising (so a barely connected block's
+       slowest mode is not mixed with it), extended by 0 to the other components.
+    5. All of them are sorted by eigenvalue, descending; eigenvalues of different components within
+       1e-12 of each other are ordered by component number.
+    6. Signs: each coordinate's first entry (lowest index) among those within a relative 1e-6 of its
+       largest magnitude is positive (ties within rounding go to the lowest index, the same on every
+       machine).
+
+    The result is then unique and reproducible across machines to about ``eps / gap`` of the modes
+    returned, except within a *connected* component whose own spectrum has a (near-)degenerate
+    eigenvalue (a symmetric shape, e.g. a ring): there the coordinates of that eigenspace are defined
+    only up to a rotation. Coordinates that contrast components are constant on each component; an
+    isolated point lies at a large value (about ``sqrt(sum(D) / D_i)``) in its own contrast and at 0 in
+    the contrasts of larger components.
+
     Args:
         data: (K, D) points (Euclidean distances between them), or (K, K) distances if ``precomputed``.
         n_components: coordinates to return (needs K >= n_components + 2).
         n_neighbors: nearest neighbours per point for the kernel width.
         t: diffusion time.
+        return_components: also return the component of every point (numbered as in step 2).
 
     Returns:
-        ``(coords, eigenvalues)``: (K, n_components) and (n_components,), eigenvalues descending.
+        ``(coords, eigenvalues)``: (K, n_components) and (n_components,), eigenvalues descending;
+        with ``return_components`` also ``components`` (K,) int.
     """
     data = np.asarray(data, dtype=np.float64)
     if precomputed:
@@ -230,13 +319,70 @@ def diffusion_map(data: np.ndarray, n_components: int = 3, *, precomputed: bool 
         kernel = np.exp(-(distances**2) / (widths[:, None] * widths[None, :]))
     else:
         kernel = np.exp(-(distances**2) / (2.0 * sigma**2))
+    kernel = _symmetric(kernel)
     degree = kernel.sum(1)
-    inverse_root = 1.0 / np.sqrt(degree)
-    symmetric = _symmetric(kernel * inverse_root[:, None] * inverse_root[None, :])
-    eigenvalues, vectors = np.linalg.eigh(symmetric)
-    order = np.argsort(eigenvalues)[::-1][1:n_components + 1]
-    eigenvalues, vectors = eigenvalues[order], vectors[:, order]
-    psi = vectors * inverse_root[:, None] * np.sqrt(degree.sum())
-    largest = psi[np.argmax(np.abs(psi), axis=0), np.arange(n_components)]
-    psi *= np.where(largest < 0, -1.0, 1.0)
-    return psi * eigenvalues**t, eigenvalues
+    kernel[kernel / np.sqrt(degree[:, None] * degree[None, :]) < AFFINITY_FLOOR] = 0.0
+    np.fill_diagonal(kernel, 1.0)  # K_ii = exp(0) is never pruned: every point is its own neighbour
+    degree = kernel.sum(1)
+    root = np.sqrt(degree)
+    volume = degree.sum()
+    components = _components(kernel)
+    n_parts = int(components.max()) + 1
+
+    columns, values = [], []
+    # 3. Helmert contrasts of the components: eigenvalue exactly 1 in the pruned graph
+    part_volume = np.bincount(components, weights=degree, minlength=n_parts)
+    for j in range(1, min(n_parts, n_components + 1)):
+        before, own = part_volume[:j].sum(), part_volume[j]
+        psi = np.zeros(count)
+        psi[components < j] = -np.sqrt(volume * own / (before * (before + own)))
+        psi[components == j] = np.sqrt(volume * before / (own * (before + own)))
+        columns.append(psi)
+        values.append(1.0)
+    # 4. each component's own modes, trivial eigenvector projected out
+    modes = []  # (eigenvalue, component, rank within component, psi)
+    if len(columns) < n_components:
+        for part in range(n_parts):
+            members = np.flatnonzero(components == part)
+            if len(members) < 2:
+                continue
+            block = kernel[np.ix_(members, members)] / (root[members, None] * root[None, members])
+            block = _symmetric(block)
+            trivial = root[members] / np.linalg.norm(root[members])
+            basis = _complement(trivial)  # orthonormal basis of the complement of the trivial vector
+            w, v = np.linalg.eigh(_symmetric(basis.T @ block @ basis))
+            keep = np.argsort(w)[::-1][:n_components]
+            for rank, index in enumerate(keep):
+                psi = np.zeros(count)
+                psi[members] = (basis @ v[:, index]) / root[members] * np.sqrt(volume)
+                modes.append((float(w[index]), part, rank, psi))
+    # 5. descending eigenvalue; near-ties by component, then rank within it
+    modes.sort(key=lambda mode: -mode[0])
+    ordered, start = [], 0
+    while start < len(modes):
+        stop = start + 1
+        while stop < len(modes) and modes[start][0] - modes[stop][0] <= _EIGENVALUE_TIE:
+            stop += 1
+        ordered.extend(sorted(modes[start:stop], key=lambda mode: (mode[1], mode[2])))
+        start = stop
+    for value, _, _, psi in ordered[:n_components - len(columns)]:
+        columns.append(psi)
+        values.append(value)
+    eigenvalues = np.asarray(values)
+    coords = _fix_signs(np.stack(columns, 1)) * eigenvalues**t
+    if return_components:
+        return coords, eigenvalues, components
+    return coords, eigenvalues
+
+
+def _complement(unit: np.ndarray) -> np.ndarray:
+    """(n, n - 1) orthonormal basis of the complement of the unit vector ``unit`` (a Householder reflector).
+
+    Deterministic (no factorisation whose output depends on the BLAS kernel): the reflector ``H`` that maps
+    ``unit`` to ``-+e_0`` is symmetric and orthogonal, and its other columns span the complement.
+    """
+    n = len(unit)
+    v = unit.copy()
+    v[0] += 1.0 if unit[0] >= 0 else -1.0  # no cancellation
+    householder = np.eye(n) - 2.0 * np.outer(v, v) / (v @ v)
+    return householder[:, 1:]

@@ -112,23 +112,40 @@ def test_tangent_vectors_preserve_the_distance_to_the_reference():
 def test_diffusion_map_separates_planted_clusters_and_accepts_distances():
     rng = np.random.default_rng(7)
     points = rng.standard_normal((60, 5))
-    points[30:, 0] += 6.0  # two clusters, joined by weak affinities (a disconnected graph has no order)
-    coords, eigenvalues = spd.diffusion_map(points, n_components=3)
+    points[30:, 0] += 6.0  # two clusters, joined by weak affinities: one component
+    coords, eigenvalues, parts = spd.diffusion_map(points, n_components=3, return_components=True)
     assert coords.shape == (60, 3) and eigenvalues.shape == (3,)
-    assert np.all(np.diff(eigenvalues) <= 1e-12) and 0 < eigenvalues[-1] and eigenvalues[0] <= 1 + 1e-12
+    np.testing.assert_array_equal(parts, 0)
+    assert np.all(np.diff(eigenvalues) <= 1e-12) and 0 < eigenvalues[-1] and eigenvalues[0] < 1
     first = coords[:, 0]
     cluster = np.repeat([-1.0, 1.0], 30)
     assert abs(np.mean(np.sign(first) == cluster) - 0.5) > 0.45  # >= 95 % on the right side (either sign)
-    assert eigenvalues[0] > 0.9 > 0.6 > eigenvalues[1]  # one slow mode: the jump between the clusters
+    # one slow mode, the jump between the clusters: far slower than any mode within a cluster
+    assert eigenvalues[0] > 0.9 and eigenvalues[1] < 0.7
+    assert 1 - eigenvalues[0] < 0.1 * (1 - eigenvalues[1])
     again, values = spd.diffusion_map(spd.pairwise_distances(points), 3, precomputed=True)
     np.testing.assert_allclose(again, coords, atol=1e-8)
     np.testing.assert_allclose(values, eigenvalues)
+
+
+def test_pairwise_distances_are_exact_differences():
+    rng = np.random.default_rng(8)
+    points = 1e6 + rng.standard_normal((7, 3))  # |x|^2 + |y|^2 - 2 x.y would cancel catastrophically
+    expected = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    np.testing.assert_allclose(spd.pairwise_distances(points), expected, rtol=1e-12, atol=0)
+    assert np.all(np.diag(spd.pairwise_distances(points)) == 0)
 
 
 def test_diffusion_map_orders_points_along_a_line():
     x = np.linspace(0.0, 1.0, 40)
     coords, _ = spd.diffusion_map(np.stack([x, 0 * x], 1), n_components=2, n_neighbors=3)
     assert abs(np.corrcoef(coords[:, 0], x)[0, 1]) > 0.95  # the slowest mode follows the line
+    # The line is symmetric, so the slowest mode is odd and its two ends tie for the largest magnitude:
+    # the sign convention resolves the tie to the lowest index on every machine.
+    np.testing.assert_allclose(coords[::-1, 0], -coords[:, 0], atol=1e-8)
+    assert coords[0, 0] > 0
+    reversed_coords, _ = spd.diffusion_map(np.stack([x[::-1], 0 * x], 1), n_components=2, n_neighbors=3)
+    np.testing.assert_allclose(reversed_coords, coords, atol=1e-8)
 
 
 def test_diffusion_map_rejects_too_few_points():
@@ -136,16 +153,131 @@ def test_diffusion_map_rejects_too_few_points():
         spd.diffusion_map(np.zeros((4, 2)), n_components=3)
 
 
-def test_diffusion_map_local_scaling_keeps_an_outlier_from_hiding_the_clusters():
+def outlier_and_two_clusters() -> np.ndarray:
     rng = np.random.default_rng(3)
     clusters = np.concatenate([rng.normal(0, 0.3, (40, 2)), rng.normal(0, 0.3, (40, 2)) + [4.0, 0.0]])
-    points = np.concatenate([clusters, [[2.0, 40.0]]])  # one trial far from everything
-    side = np.r_[np.zeros(40), np.ones(40)]
+    return np.concatenate([clusters, [[2.0, 40.0]]])  # one trial far from everything
 
-    local, _ = spd.diffusion_map(points, 2)
-    first = local[:80, 0]
-    assert abs(first[side == 0].mean() - first[side == 1].mean()) > 1.5 * first.std()
-    assert abs(local[80, 0]) < np.abs(first).max()
-    # One global width: the outlier alone fills the first coordinate.
-    global_width, _ = spd.diffusion_map(points, 2, local_scaling=False)
-    assert abs(global_width[80, 0]) > 10 * np.abs(global_width[:80, 0]).max()
+
+def test_diffusion_map_local_scaling_keeps_an_outlier_from_hiding_the_clusters():
+    points = outlier_and_two_clusters()
+    local, values, parts = spd.diffusion_map(points, 3, return_components=True)
+    # The far trial, and here also the two clusters, are components of their own (largest first).
+    np.testing.assert_array_equal(parts, np.r_[np.zeros(40), np.ones(40), 2])
+    np.testing.assert_array_equal(values[:2], 1.0)
+    assert values[2] < 0.99
+    # The first coordinate separates the clusters (one value each) and leaves the far trial at 0 ...
+    first = local[:, 0]
+    assert np.ptp(first[:40]) < 1e-12 and np.ptp(first[40:80]) < 1e-12 and first[0] * first[40] < 0
+    assert first[80] == 0
+    # ... the second one is the far trial's own contrast, and it is 0 in the structure within a cluster:
+    assert local[80, 1] > 10 * np.abs(local[:80, 1]).max()
+    within = local[:80, 2]
+    assert local[80, 2] == 0
+    # that structure is spread over many trials, not filled by one barely connected trial:
+    assert within.max() ** 2 < 0.2 * (within**2).sum()
+    # One global width: a barely connected trial at a cluster's edge alone fills it.
+    global_width, global_values = spd.diffusion_map(points, 3, local_scaling=False)
+    assert global_values[2] < 1
+    edge = global_width[:80, 2]
+    assert np.abs(edge).max() ** 2 > 0.9 * (edge**2).sum()
+
+
+def three_components(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two far-apart clusters of 30 and 20 points and one isolated point; the component of each point."""
+    points = np.concatenate([rng.normal(0, 0.5, (30, 2)), rng.normal(0, 0.5, (20, 2)) + [10.0, 0.0],
+                             [[0.0, 30.0]]])
+    return points, np.r_[np.zeros(30), np.ones(20), 2].astype(int)
+
+
+def test_diffusion_map_of_a_disconnected_graph_is_unique_and_embeds_each_component():
+    points, parts = three_components(np.random.default_rng(11))
+    big, small, alone = (parts == 0), (parts == 1), (parts == 2)
+    coords, values, found = spd.diffusion_map(points, 8, return_components=True)
+    np.testing.assert_array_equal(found, parts)  # numbered by size
+    # Two contrasts of the three components, eigenvalue exactly 1, constant on every component:
+    np.testing.assert_array_equal(values[:2], 1.0)
+    assert np.all(values[2:] < 1 - 1e-3) and np.all(np.diff(values) <= 1e-12)
+    for part in (big, small, alone):
+        assert np.ptp(coords[part, :2], axis=0).max() < 1e-12
+    # the first separates the two largest (the smaller one, of larger magnitude, positive), the isolated
+    # point is 0 in it and has the second to itself
+    assert coords[small, 0][0] > 0 > coords[big, 0][0] and coords[alone, 0] == 0
+    assert coords[alone, 1] > 0 > coords[big, 1][0] and coords[big, 1][0] == coords[small, 1][0]
+    # Every other coordinate is a mode of one component, 0 elsewhere, with that component's own
+    # eigenvalues and eigenvectors: those of the component embedded alone, up to a positive scale.
+    support = np.abs(coords[:, 2:]) > 0
+    on_big = np.flatnonzero(support[big].any(0) & ~support[~big].any(0)) + 2
+    on_small = np.flatnonzero(support[small].any(0) & ~support[~small].any(0)) + 2
+    assert len(on_big) + len(on_small) == 6 and len(on_big) > 0 and len(on_small) > 0
+    for members, columns in ((big, on_big), (small, on_small)):
+        own, own_values = spd.diffusion_map(points[members], len(columns))
+        np.testing.assert_allclose(values[columns], own_values, atol=1e-12)
+        ratio = coords[members][:, columns] / own
+        assert np.all(ratio > 0)
+        np.testing.assert_allclose(ratio, ratio[:1].repeat(len(ratio), 0), rtol=1e-8)
+    # Deterministic, and the same for the points in any order (nothing depends on the input order here).
+    np.testing.assert_array_equal(spd.diffusion_map(points, 8)[0], coords)
+    order = np.random.default_rng(12).permutation(len(points))
+    shuffled, shuffled_values = spd.diffusion_map(points[order], 8)
+    np.testing.assert_allclose(shuffled, coords[order], atol=1e-10)
+    np.testing.assert_allclose(shuffled_values, values, atol=1e-12)
+
+
+def test_diffusion_map_orders_tied_modes_of_identical_components_by_component():
+    rng = np.random.default_rng(13)
+    cluster = np.round(rng.normal(0, 0.5, (15, 2)) * 1024) / 1024  # dyadic: the copy's distances are exact
+    points = np.concatenate([cluster, cluster + [64.0, 0.0]])
+    coords, values, parts = spd.diffusion_map(points, 5, return_components=True)
+    np.testing.assert_array_equal(parts, np.repeat([0, 1], 15))  # equal sizes: lowest index first
+    assert values[0] == 1.0
+    for j in (1, 3):  # the tied eigenvalue of the two copies: the first component's mode first
+        assert values[j] == pytest.approx(values[j + 1], abs=1e-12)
+        np.testing.assert_array_equal(coords[15:, j], 0.0)
+        np.testing.assert_array_equal(coords[:15, j + 1], 0.0)
+        np.testing.assert_allclose(coords[:15, j], coords[15:, j + 1], atol=1e-10)
+
+
+_OTHER_KERNEL = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from analysis import spd
+import tests.test_analysis_spd as cases
+a = spd.diffusion_map(cases.outlier_and_two_clusters(), 4)
+b = spd.diffusion_map(cases.three_components(np.random.default_rng(11))[0], 8)
+np.savez(sys.argv[2], a=a[0], av=a[1], b=b[0], bv=b[1])
+"""
+
+
+def _openblas_on_x86() -> bool:
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        config = np.show_config(mode="dicts")
+    except TypeError:  # numpy < 1.26
+        return False
+    return "openblas" in str(config.get("Build Dependencies", {}).get("blas", {})).lower()
+
+
+@pytest.mark.skipif(not _openblas_on_x86(), reason="needs numpy on OpenBLAS on x86-64")
+def test_diffusion_map_does_not_depend_on_the_blas_kernel(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "other.npz"
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Sandybridge"}
+    subprocess.run([sys.executable, "-c", _OTHER_KERNEL, str(root), str(out)], env=env, check=True,
+                   cwd=root, timeout=60)
+    other = np.load(out)
+    a = spd.diffusion_map(outlier_and_two_clusters(), 4)
+    b = spd.diffusion_map(three_components(np.random.default_rng(11))[0], 8)
+    np.testing.assert_allclose(other["a"], a[0], atol=1e-8)
+    np.testing.assert_allclose(other["av"], a[1], atol=1e-12)
+    np.testing.assert_allclose(other["b"], b[0], atol=1e-8)
+    np.testing.assert_allclose(other["bv"], b[1], atol=1e-12)
