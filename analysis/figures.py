@@ -70,8 +70,9 @@ def learning_curves(d: Data, sessions: int, block: tuple[int, int], expert: rang
             fontsize=7, transform=ax.get_xaxis_transform())
     ax.set(xlabel="session", ylabel="success rate", xticks=every, ylim=(0, 1), xlim=(0.5, sessions + 0.5))
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(frameon=False, fontsize=7, loc="upper center", ncol=3, bbox_to_anchor=(0.5, 0.97),
-              title=f"mean, 95 % CI across {len(d.seeds)} seeds", title_fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # no curve at all when every run failed: no legend to draw
+        ax.legend(frameon=False, fontsize=7, loc="upper center", ncol=3, bbox_to_anchor=(0.5, 0.97),
+                  title=f"mean, 95 % CI across {len(d.seeds)} seeds", title_fontsize=7)
     fig.tight_layout()
     return _save(fig, out, "learning_curves")
 

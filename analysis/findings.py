@@ -75,10 +75,17 @@ class Data:
 
     def mean_over(self, condition: str, metric: str, sessions: range) -> np.ndarray:
         stack = np.array([self.value(condition, metric, s) for s in sessions])
-        with np.errstate(invalid="ignore"):
-            if not np.isfinite(stack).any():
-                return np.full(len(self.seeds), math.nan)
-            return np.nanmean(stack, axis=0)
+        if not np.isfinite(stack).any():
+            return np.full(len(self.seeds), math.nan)
+        return nanmean(stack, axis=0)
+
+
+def nanmean(x: np.ndarray, axis: int | None = None) -> np.ndarray | float:
+    """np.nanmean without its "Mean of empty slice" warning: the mean of no values (a seed whose runs all
+    failed, a condition not run) is NaN, silently."""
+    present = ~np.isnan(x)
+    with np.errstate(invalid="ignore"):  # 0 / 0
+        return np.where(present, x, 0.0).sum(axis=axis) / present.sum(axis=axis)
 
 
 def span(sessions: range) -> str:
@@ -125,7 +132,7 @@ def finding_2(d: Data) -> Finding:
     larger, text = _greater(gain_intact, gain_block)
     f.lines = [f"gain sessions 1->4, intact: {_fmt(gain_intact)}; block_2_4: {_fmt(gain_block)}",
                f"intact gain - block gain: {text}"]
-    mean_i, mean_b = np.nanmean(gain_intact), np.nanmean(gain_block)
+    mean_i, mean_b = nanmean(gain_intact), nanmean(gain_block)
     small = None if not np.isfinite([mean_i, mean_b]).all() else bool(mean_b <= 0.5 * max(mean_i, 0.0))
     f.decide(larger, small)
     return f

@@ -20,27 +20,6 @@ import pytest  # noqa: E402
 from reach_env import MUSCLES, MousePelletReachEnv  # noqa: E402
 from reach_env.scripted import ScriptedReachController  # noqa: E402
 
-# --- the `slow` marker ----------------------------------------------------------------------------
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--runslow", action="store_true", default=False,
-                     help="also run tests marked slow")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: takes long; skipped unless pytest --runslow")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow test: run with pytest --runslow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
-
-
 # --- environments and rollouts ---------------------------------------------------------------
 
 

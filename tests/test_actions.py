@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -74,6 +75,37 @@ def test_out_of_range_excitation_is_clipped(make_env, given, clipped):
         assert reward_a == reward_b  # the effort cost uses the clipped excitation
         assert info_a == info_b
     np.testing.assert_array_equal(a.data.ctrl, b.data.ctrl)
+
+
+HUGE = [1e200, 1e300, float(np.finfo(np.float64).max)]
+
+
+@pytest.mark.parametrize("huge", HUGE, ids=str)
+def test_huge_finite_excitation_is_clipped_without_warning(make_env, huge):
+    # Fuzzed actions: squaring such values overflows; the action check must not (nor warn).
+    a, b = make_env(), make_env()
+    a.reset(seed=0)
+    b.reset(seed=0)
+    given = np.where(np.arange(N) % 2 == 0, huge, -huge)
+    clipped = np.where(np.arange(N) % 2 == 0, 1.0, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            obs_a, reward_a, *_, info_a = a.step(given)
+            obs_b, reward_b, *_, info_b = b.step(clipped)
+            assert np.array_equal(obs_a, obs_b) and reward_a == reward_b and info_a == info_b
+    np.testing.assert_array_equal(a.data.ctrl, b.data.ctrl)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=str)
+def test_non_finite_among_huge_excitations_raises_naming_only_that_muscle(env, value):
+    action = np.full(N, HUGE[-1])
+    action[4] = value
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=MUSCLES[4]) as error:
+            env.step(action)
+    assert not any(re.search(rf"\b{m}\b", str(error.value)) for i, m in enumerate(MUSCLES) if i != 4)
 
 
 def test_step_does_not_modify_callers_action(env):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from analysis import figures
 from analysis.findings import Data, finding_1, finding_2, finding_4, finding_9
 from analysis.statistics import mean_ci, non_inferiority_p, paired, sign_flip_p
 
@@ -98,3 +100,20 @@ def test_findings_4_and_9_double_dissociation():
     both_needed = data(0.05, 0.05)
     assert finding_4(both_needed, expert, 7).verdict == "not reproduced"
     assert finding_9(both_needed, expert).verdict == "not reproduced"
+
+
+def test_missing_runs_give_nan_means_and_empty_figures_without_warnings(tmp_path):
+    # A seed whose runs all failed, or a sweep with nothing finished: NaN, "not tested", figures drawn.
+    partly = Data([0, 1], {"intact": {0: {1: 0.2, 4: 0.5}, 1: {1: 0.3, 4: 0.4}},
+                           "block_2_4": {0: {1: 0.2, 4: 0.3}}}, {})
+    empty = Data(SEEDS, {}, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(partly.mean_over("block_2_4", "success", range(1, 5)), [0.25, np.nan])
+        assert finding_2(Data(SEEDS, _success({"intact": [[0.2] * 4] * 5}), {})).verdict == "not tested"
+        assert finding_2(partly).verdict == "not tested"
+        assert finding_2(empty).verdict == "not tested"
+        assert all(math.isnan(v) for v in empty.mean_over("intact", "success", range(1, 5)))
+        for data in (partly, empty):
+            assert figures.learning_curves(data, 6, (2, 4), range(6, 7), tmp_path)
+            assert figures.expert_effects(data, range(6, 7), tmp_path)

@@ -66,7 +66,8 @@ def assert_same_outputs(a: Path, b: Path) -> None:
     assert torch.equal(x["rng"]["exploration"], y["rng"]["exploration"])
 
 
-@pytest.mark.parametrize("kill_at", [pytest.param(4, marks=pytest.mark.slow), 6])
+@pytest.mark.slow  # a training run in a subprocess, then its resume: ~4 s each
+@pytest.mark.parametrize("kill_at", [4, 6])
 def test_resume_after_sigkill_is_exact(reference, tiny_yaml, tmp_path, kill_at):
     out = tmp_path / "B"
     marker = out / "checkpoints" / f"episode_{kill_at:06d}.pt"

@@ -73,8 +73,8 @@ def train(config: BaselineConfig) -> dict[str, float]:
     n_envs = config.n_envs if config.algo == "ppo" else 1
     # SB3's Gaussian policies assume actions in [-1, 1]: rescale the env's [0, 1] excitations.
     venv = make_vec_env(reach_env.ENV_ID, n_envs=n_envs, seed=config.seed, vec_env_cls=DummyVecEnv,
-                        wrapper_class=RescaleAction, wrapper_kwargs={"min_action": -1.0,
-                                                                     "max_action": 1.0},
+                        wrapper_class=RescaleAction,  # float32 bounds: the action space's dtype
+                        wrapper_kwargs={"min_action": np.float32(-1.0), "max_action": np.float32(1.0)},
                         monitor_kwargs={"info_keywords": ("is_success",)})
     # Observations mix radians, optimal lengths and millimetres: normalise them online.
     venv = VecNormalize(venv, norm_obs=True, norm_reward=config.algo == "ppo", gamma=0.99)
