@@ -191,6 +191,11 @@ class CorticalCircuit(nn.Module):
         """Every weight that dopamine gates: thalamocortical, recurrent, read-out (and biases)."""
         return list(self.cortex.parameters())
 
+    def non_finite(self) -> list[str]:
+        """Names of the parameters and buffers holding a NaN or an infinity (empty when all are finite)."""
+        return [name for name, value in self.state_dict().items()
+                if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+
     def initial_state(self, batch: int) -> CircuitState:
         return CircuitState(torch.zeros(batch, self.config.n_cortex), torch.zeros(batch, len(MUSCLES)))
 

@@ -58,20 +58,20 @@ class AgentConfig:
     def __post_init__(self) -> None:
         for name in ("n_thalamus", "n_cortex", "update_every", "critic_hidden"):
             if getattr(self, name) < 1:
-                raise ValueError(f"AgentConfig.{name}={getattr(self, name)} must be >= 1")
+                raise ValueError(f"agent.{name}={getattr(self, name)} must be >= 1")
         for name in ("tau", "exploration_std", "policy_lr", "exploration_lr", "critic_lr", "grad_clip",
                      "recurrent_gain"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"AgentConfig.{name}={value} must be a finite positive number")
+                raise ValueError(f"agent.{name}={value} must be a finite positive number")
         for name in ("gamma", "trace_lambda", "excitatory_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"AgentConfig.{name}={value} must be in [0, 1]")
+                raise ValueError(f"agent.{name}={value} must be in [0, 1]")
         if not 0.0 < self.connection_density <= 1.0:
-            raise ValueError(f"AgentConfig.connection_density={self.connection_density} must be in (0, 1]")
+            raise ValueError(f"agent.connection_density={self.connection_density} must be in (0, 1]")
         if self.noise_tau < 0:
-            raise ValueError(f"AgentConfig.noise_tau={self.noise_tau} must be >= 0 (0 = white noise)")
+            raise ValueError(f"agent.noise_tau={self.noise_tau} must be >= 0 (0 = white noise)")
 
     def as_dict(self) -> dict:
         return asdict(self)

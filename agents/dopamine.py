@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -22,6 +22,8 @@ class GainRange:
     first: int
     last: int
     gain: float = 0.0
+    #: How the range was written (``"2-4"``, ``"e100-179:0.5"``), for error messages only.
+    label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.first < 0 or self.last < 0:
@@ -32,7 +34,7 @@ class GainRange:
             raise ValueError(f"range {self.describe()}: gain must be in [0, 1]")
 
     def describe(self) -> str:
-        return f"{self.first}-{self.last}:{self.gain:g}"
+        return repr(self.label) if self.label else f"{self.first}-{self.last}:{self.gain:g}"
 
 
 class SilencingSchedule:
@@ -57,34 +59,51 @@ class SilencingSchedule:
         self.ranges: tuple[GainRange, ...] = tuple(parsed)
 
     @classmethod
-    def from_sessions(cls, spec: str, trials_per_session: int) -> SilencingSchedule:
-        """Parse the lab's session notation, e.g. ``"2-4"`` or ``"2-4:0.3,9-9"``.
+    def parse(cls, spec: str, trials_per_session: int, total_trials: int | None = None) -> SilencingSchedule:
+        """Parse the command line's range notation: sessions, episodes, or both.
 
-        Sessions are 1-based and inclusive; a gain after ``:`` is a partial block (default 0).
+        ``"2-4"`` is sessions 2 to 4 (1-based, inclusive: the lab's notation); ``"e100-179"`` is episodes
+        100 to 179 (0-based, inclusive); either takes a gain after ``:`` (a partial block; default 0) and
+        several are joined by commas: ``"2-4,e500-520:0.3"``. A single number (``"3"``, ``"e7"``) is a
+        range of one.
+
+        Args:
+            spec: the ranges ("" = intact).
+            trials_per_session: trials per session, to turn sessions into episodes.
+            total_trials: the protocol's length; a range reaching past it is refused (None: no check).
+
+        Raises:
+            ValueError: naming the range as written, if one is malformed, out of range or overlaps
+                another.
         """
         if trials_per_session < 1:
             raise ValueError(f"trials_per_session={trials_per_session} must be >= 1")
-        ranges, spans = [], {}
+        ranges = []
         for part in filter(None, (p.strip() for p in spec.split(","))):
-            span, _, gain = part.partition(":")
+            by_episode = part[:1].lower() == "e"
+            kind = "episode" if by_episode else "session"
+            span, _, gain = part[1:].partition(":") if by_episode else part.partition(":")
             first, sep, last = span.partition("-")
             try:
-                s_first, s_last = int(first), int(last if sep else first)
+                start, stop = int(first), int(last if sep else first)
                 value = float(gain) if gain else 0.0
             except ValueError:
-                raise ValueError(f"session range {part!r} is not of the form A-B or A-B:gain") from None
-            if s_first < 1 or s_last < 1:
+                form = "eA-B or eA-B:gain" if by_episode else "A-B or A-B:gain"
+                raise ValueError(f"{kind} range {part!r} is not of the form {form}") from None
+            if by_episode and (start < 0 or stop < 0):
+                raise ValueError(f"episode range {part!r}: episodes are numbered from 0")
+            if not by_episode and (start < 1 or stop < 1):
                 raise ValueError(f"session range {part!r}: sessions are numbered from 1")
-            if s_last < s_first:
-                raise ValueError(f"session range {part!r}: last session comes before the first")
+            if stop < start:
+                raise ValueError(f"{kind} range {part!r}: last {kind} comes before the first")
             if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-                raise ValueError(f"session range {part!r}: gain must be in [0, 1]")
-            for other, (o_first, o_last) in spans.items():
-                if s_first <= o_last and o_first <= s_last:
-                    raise ValueError(f"session ranges {other!r} and {part!r} overlap")
-            spans[part] = (s_first, s_last)
-            ranges.append(GainRange((s_first - 1) * trials_per_session,
-                                    s_last * trials_per_session - 1, value))
+                raise ValueError(f"{kind} range {part!r}: gain must be in [0, 1]")
+            if not by_episode:
+                start, stop = (start - 1) * trials_per_session, stop * trials_per_session - 1
+            if total_trials is not None and stop >= total_trials:
+                raise ValueError(f"{kind} range {part!r} reaches past the protocol's last episode "
+                                 f"({total_trials - 1}, session {-(-total_trials // trials_per_session)})")
+            ranges.append(GainRange(start, stop, value, label=part))
         return cls(ranges)
 
     def gain(self, episode: int) -> float:

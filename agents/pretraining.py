@@ -132,15 +132,15 @@ class PretrainingConfig:
     def __post_init__(self) -> None:
         for name in ("demonstrations", "updates"):
             if getattr(self, name) < 1:
-                raise ValueError(f"PretrainingConfig.{name}={getattr(self, name)} must be >= 1")
+                raise ValueError(f"pretraining.{name}={getattr(self, name)} must be >= 1")
         if self.critic_warmup_batches < 0:
-            raise ValueError(f"PretrainingConfig.critic_warmup_batches={self.critic_warmup_batches} "
+            raise ValueError(f"pretraining.critic_warmup_batches={self.critic_warmup_batches} "
                              f"must be >= 0")
         if not 0 <= self.demonstration_noise <= 1:
-            raise ValueError(f"PretrainingConfig.demonstration_noise={self.demonstration_noise} "
+            raise ValueError(f"pretraining.demonstration_noise={self.demonstration_noise} "
                              f"must be in [0, 1]")
         if not self.lr > 0:
-            raise ValueError(f"PretrainingConfig.lr={self.lr} must be > 0")
+            raise ValueError(f"pretraining.lr={self.lr} must be > 0")
 
 
 def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], config: PretrainingConfig,

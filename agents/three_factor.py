@@ -244,15 +244,19 @@ class ThreeFactorLearner:
 
         count = mask.sum().clamp(min=1.0)
         mean_gain = float(gains.mean())
+        # Steps of trials that receive dopamine. Only they enter the cortical update: its baseline,
+        # its normalisation and its gradient, so a blocked trial (g = 0) adds exactly nothing, whatever
+        # its trajectory or length. A window where every such trial has already ended (a blocked trial
+        # still running) has nothing to learn from: the step is skipped, as for an all-blocked batch.
+        reached = mask * (gains > 0).float()[None, :]
+        steps_reached = float(reached.sum())
         norm = None
-        if mean_gain > 0.0 and update_cortex:
+        if mean_gain > 0.0 and update_cortex and steps_reached > 0.0:
             weights = gains / mean_gain
             # The trace of dopamine relative to its mean over the window (a tonic baseline): a biased
-            # critic would otherwise reinforce whatever the exploration noise did. The mean is taken
-            # over trials that receive dopamine only, so a blocked trial cannot shift it.
-            reached = mask * (gains > 0).float()[None, :]
-            centred = (trace - (trace * reached).sum() / reached.sum()) * reached
-            policy_loss = -(log_probs * centred * weights[None, :]).sum() / count
+            # critic would otherwise reinforce whatever the exploration noise did.
+            centred = (trace - (trace * reached).sum() / steps_reached) * reached
+            policy_loss = -(log_probs * centred * weights[None, :]).sum() / steps_reached
             changes = self._gated_step(self.cortex_optimizer, self.circuit.cortical_parameters(),
                                        policy_loss, mean_gain)
             norm = dict(zip(self._cortical_names, changes, strict=True))

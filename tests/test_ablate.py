@@ -10,8 +10,13 @@ import pytest
 import yaml
 from small_setups import SMALL_AGENT
 
+from analysis.ablation_report import NEURAL_CONDITIONS
+from analysis.neural import METRICS
 from training.ablate import CONDITIONS, QUICK, AblationConfig, main, parse_args, plan_runs
 from training.train import EPISODE_COLUMNS
+
+# The sweeps here (local process pool and Ray) take half a minute together: the whole module is slow.
+pytestmark = pytest.mark.slow
 
 #: Two seeds, 6 sessions of 4 short trials, experts after session 5: the whole sweep in ~20 s.
 TINY_ABLATION = {
@@ -50,12 +55,13 @@ def test_bad_settings_fail_naming_the_field(changes, field):
 
 
 def test_unknown_setting_and_settings_of_another_ablation_are_refused(tmp_path, capsys):
-    with pytest.raises(ValueError, match="unknown ablation field"):
+    with pytest.raises(ValueError, match="unknown field.*seed_count.*'ablation'"):
         parse_args(["--config", str(_config_file(tmp_path, seed_count=3))])
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "ablation.json").write_text(json.dumps({"seeds": 99}))
-    with pytest.raises(SystemExit, match="other settings"):
+    with pytest.raises(SystemExit) as caught:
         main(["--config", str(_config_file(tmp_path)), "--out", str(tmp_path / "out")])
+    assert caught.value.code == 2 and "other settings" in capsys.readouterr().err
 
 
 def test_plan_is_paired_and_forks_from_intact():
@@ -119,7 +125,16 @@ def test_sweep_writes_every_output(tiny_sweep):
     report = (out / "report.md").read_text()
     for number in range(1, 10):
         assert f"## Finding {number}: " in report
-    assert (out / "neural.csv").exists()
+    # Every neural metric for every session of each analysed run; the expert reference is at distance 0.
+    neural = _rows(out / "neural.csv")
+    assert set(METRICS) <= set(neural[0])
+    sessions = {(c, s): sorted(int(r["session"]) for r in neural if (r["condition"], r["seed"]) == (c, s))
+                for c in NEURAL_CONDITIONS for s in ("0", "1")}
+    assert len(neural) == sum(map(len, sessions.values()))  # no rows of other conditions or seeds
+    assert all(found == list(range(1, 7)) for found in sessions.values()), sessions
+    for r in neural:
+        if r["session"] == str(TINY_ABLATION["expert_after"]):
+            assert abs(float(r["distance_to_expert"])) < 1e-6, r
 
 
 def test_conditions_of_a_seed_share_their_past_and_differ_by_their_manipulation(tiny_sweep):

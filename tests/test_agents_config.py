@@ -23,7 +23,7 @@ SMALL = SMALL_AGENT
     ("connection_density", 0.0), ("connection_density", 1.5), ("noise_tau", -1.0),
 ])
 def test_invalid_values_are_rejected_naming_the_field(field, value):
-    with pytest.raises(ValueError, match=rf"AgentConfig\.{field}="):
+    with pytest.raises(ValueError, match=rf"agent\.{field}="):
         AgentConfig(**{field: value})
 
 

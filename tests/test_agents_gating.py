@@ -15,6 +15,7 @@ from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
 from agents.dopamine import DopamineChannel, SilencingSchedule
 from agents.three_factor import ThreeFactorLearner
+from reach_env import MousePelletReachEnv
 
 ENV_KWARGS = SHORT_TRIAL
 TRIAL_STEPS = 40  # (cue_time + response_window + post_outcome) / 0.02 s, for a timeout trial
@@ -188,6 +189,61 @@ def test_blocked_trials_in_a_mixed_batch_contribute_nothing(envs):
     first, second = mixed_batch_change(envs, 5), mixed_batch_change(envs, 6)
     for i, (a, b) in enumerate(zip(first, second, strict=True)):
         assert_close(a, b, f"cortical parameter {i}", rtol=1e-4, atol=1e-6)
+
+
+def envs_of_lengths(*response_windows: float) -> list[MousePelletReachEnv]:
+    """Envs whose timeout trials last ``(0.4 + window + 0.1) / 0.02`` control steps (0.3 s: 40, 0.7 s: 60)."""
+    return [MousePelletReachEnv(**{**SHORT_TRIAL, "response_window": w}) for w in response_windows]
+
+
+def uneven_batch(blocked_window: float, intact_window: float, blocked_seed: int, update_every: int
+                 ) -> tuple[list[torch.Tensor], ThreeFactorLearner, object]:
+    """One batch of two timeout trials of different lengths, trial 0 blocked (episode 0), trial 1
+    intact (episode 1, env seed 7): the cortical change it makes, the learner and the record."""
+    config = AgentConfig(**SMALL, update_every=update_every, policy_lr=1e-2)
+    learner = make_learner(config, SilencingSchedule([(0, 0, 0.0)]))
+    warm_up = envs_of_lengths(0.3, 0.3)
+    learner.run_trials(warm_up, [100, 101], [1, 2])  # intact, 40 steps: Adam gets momentum first
+    envs = envs_of_lengths(blocked_window, intact_window)
+    before = snapshot(learner.circuit.cortical_parameters())
+    record = learner.run_trials(envs, [0, 1], [blocked_seed, 7])
+    for env in warm_up + envs:
+        env.close()
+    return changes(before, learner.circuit.cortical_parameters()), learner, record
+
+
+@pytest.mark.parametrize(("blocked_window", "intact_window"), [(0.7, 0.3), (0.3, 0.7)],
+                         ids=["intact_trial_ends_first", "blocked_trial_ends_first"])
+def test_uneven_mixed_batch_stays_finite_and_updates_only_while_dopamine_flows(blocked_window,
+                                                                                 intact_window):
+    # Windows of 10 steps: with the intact trial ending at step 40 and the blocked one at 60, the last
+    # two windows hold only the blocked trial, where the old rule divided by zero (NaN weights).
+    change, learner, record = uneven_batch(blocked_window, intact_window, 5, update_every=10)
+    steps = [s.steps for s in record.summaries]
+    assert steps == [60, 40] if blocked_window > intact_window else steps == [40, 60]
+    assert learner.circuit.non_finite() == []
+    assert all(bool(torch.isfinite(c).all()) for c in change)
+    assert all(c.abs().max() > 0 for c in change)  # the intact trial did teach the cortex
+    # One cortical step per window in which the intact trial still runs, none after it ended.
+    assert len(record.update_norms) == steps[1] // 10
+    adam_steps = {int(learner.cortex_optimizer.state[p]["step"])
+                  for p in learner.circuit.cortical_parameters()}
+    assert adam_steps == {40 // 10 + steps[1] // 10}  # the first, intact batch made 4 steps
+
+
+@pytest.mark.parametrize("intact_window", [0.3, 0.7])
+def test_blocked_trial_of_another_length_contributes_exactly_nothing(intact_window):
+    # One window per batch (update_every > both trials): the only difference between the two runs is
+    # the blocked trial, which here changes seed *and* length (40 vs 60 steps). The intact trial's
+    # trajectory and exploration draws are the same, so the cortical update must be too.
+    first, _, one = uneven_batch(0.3, intact_window, 5, update_every=100)
+    second, _, other = uneven_batch(0.7, intact_window, 6, update_every=100)
+    assert one.summaries[0].steps != other.summaries[0].steps
+    intact_steps = one.summaries[1].steps
+    assert np.array_equal(one.action[:intact_steps, 1], other.action[:intact_steps, 1])
+    for i, (a, b) in enumerate(zip(first, second, strict=True)):
+        assert a.abs().max() > 0, f"cortical parameter {i} did not learn"
+        assert_close(a, b, f"cortical parameter {i}", rtol=1e-6, atol=1e-9)
 
 
 # --- the dopamine signal ----------------------------------------------------------------------------

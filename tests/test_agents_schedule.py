@@ -41,8 +41,8 @@ def test_gain_is_one_outside_the_ranges():
     assert repr(SilencingSchedule()) == "SilencingSchedule(intact)"
 
 
-def test_from_sessions_blocks_whole_sessions_one_based_inclusive():
-    schedule = SilencingSchedule.from_sessions("2-4", 10)
+def test_parse_sessions_blocks_whole_sessions_one_based_inclusive():
+    schedule = SilencingSchedule.parse("2-4", 10)
     assert schedule.to_list() == [[10, 39, 0.0]]
     gains = schedule.gains(range(60))
     assert gains[:10] == [1.0] * 10  # session 1
@@ -50,14 +50,14 @@ def test_from_sessions_blocks_whole_sessions_one_based_inclusive():
     assert gains[40:] == [1.0] * 20
 
 
-def test_from_sessions_partial_gain_and_several_ranges():
-    schedule = SilencingSchedule.from_sessions(" 2-4:0.3 , 9-9 ", 10)
+def test_parse_sessions_partial_gain_and_several_ranges():
+    schedule = SilencingSchedule.parse(" 2-4:0.3 , 9-9 ", 10)
     assert schedule.to_list() == [[10, 39, 0.3], [80, 89, 0.0]]
     for episode in range(120):
         expected = 0.3 if 10 <= episode <= 39 else 0.0 if 80 <= episode <= 89 else 1.0
         assert schedule.gain(episode) == expected, episode
-    assert SilencingSchedule.from_sessions("3", 5).to_list() == [[10, 14, 0.0]]  # one session
-    assert SilencingSchedule.from_sessions("", 5) == SilencingSchedule()
+    assert SilencingSchedule.parse("3", 5).to_list() == [[10, 14, 0.0]]  # one session
+    assert SilencingSchedule.parse("", 5) == SilencingSchedule()
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -70,17 +70,45 @@ def test_from_sessions_partial_gain_and_several_ranges():
 ])
 def test_malformed_session_specs_name_the_part(spec, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        SilencingSchedule.from_sessions(spec, 10)
+        SilencingSchedule.parse(spec, 10)
 
 
-def test_from_sessions_rejects_overlaps_and_bad_trials_per_session():
+def test_parse_sessions_rejects_overlaps_and_bad_trials_per_session():
     with pytest.raises(ValueError, match="overlap"):
-        SilencingSchedule.from_sessions("2-4,4-5", 10)
+        SilencingSchedule.parse("2-4,4-5", 10)
     with pytest.raises(ValueError, match="trials_per_session=0"):
-        SilencingSchedule.from_sessions("2-4", 0)
+        SilencingSchedule.parse("2-4", 0)
 
 
 def test_session_spec_with_bad_gain_names_the_part():
     with pytest.raises(ValueError) as error:
-        SilencingSchedule.from_sessions("2-4:1.5", 10)
+        SilencingSchedule.parse("2-4:1.5", 10)
     assert "2-4:1.5" in str(error.value)
+
+
+# --- episode ranges -----------------------------------------------------------------------------------
+
+
+def test_episode_ranges_are_zero_based_inclusive_and_mix_with_session_ranges():
+    schedule = SilencingSchedule.parse("2-2, e100-179:0.5 ,e5", 10)
+    assert schedule.to_list() == [[5, 5, 0.0], [10, 19, 0.0], [100, 179, 0.5]]
+    gains = schedule.gains(range(200))
+    assert gains[4:7] == [1.0, 0.0, 1.0]
+    assert gains[99:101] == [1.0, 0.5] and gains[179:181] == [0.5, 1.0]
+    assert SilencingSchedule.parse("E3-4", 10) == SilencingSchedule([(3, 4, 0.0)])  # either case
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("e5-", "episode range 'e5-' is not of the form eA-B or eA-B:gain"),
+    ("e", "episode range 'e' is not of the form"),
+    ("e-1-3", "episode range 'e-1-3' is not of the form"),
+    ("e9-3", "episode range 'e9-3': last episode comes before the first"),
+    ("e0-3:-0.5", "episode range 'e0-3:-0.5': gain must be in [0, 1]"),
+    ("e0-9,e9-12", "ranges 'e0-9' and 'e9-12' overlap"),
+    ("e15-25:0.3,2-2", "ranges '2-2' and 'e15-25:0.3' overlap"),
+    ("e0-40", "episode range 'e0-40' reaches past the protocol's last episode (39, session 4)"),
+    ("5-5", "session range '5-5' reaches past the protocol's last episode (39, session 4)"),
+])
+def test_bad_episode_ranges_are_refused_naming_the_range(spec, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SilencingSchedule.parse(spec, 10, total_trials=40)

@@ -73,6 +73,16 @@ def test_da_block_several_ranges(tiny_yaml):
     assert gains == [1.0] * 4 + [0.0] * 12 + [1.0] * 16 + [0.0] * 4
 
 
+def test_episode_ranges_are_zero_based_inclusive_and_mix_with_sessions(tiny_yaml):
+    config, _ = parse(tiny_yaml, "--sessions", "4", "--da-block", "e1-2:0.5,3-3,e13-13")
+    gains = config.protocol.dopamine_schedule().gains(range(16))
+    assert gains == [1.0, 0.5, 0.5, 1.0] + [1.0] * 4 + [0.0] * 4 + [1.0, 0.0, 1.0, 1.0]
+    config, _ = parse(tiny_yaml, "--thalamus-block", "e7")  # a single episode, the last one
+    assert config.protocol.thalamus_schedule().gains(range(8)) == [1.0] * 7 + [0.0]
+    assert "e100-179" in subprocess.run([sys.executable, "-m", "training.train", "--help"], cwd=REPO,
+                                        capture_output=True, text=True, timeout=120).stdout
+
+
 def test_thalamus_block(tiny_yaml):
     config, _ = parse(tiny_yaml, "--thalamus-block", "2-2")
     assert config.protocol.thalamus_schedule().gains(range(8)) == [1.0] * 4 + [0.0] * 4
@@ -128,6 +138,13 @@ def test_defaults_without_config():
     (["--da-block", "2-3"], ["da_block", "2-3", "session 2"]),  # the tiny run has 2 sessions
     (["--thalamus-block", "3-3"], ["thalamus_block", "3-3", "session 2"]),
     (["--sessions", "0"], ["sessions", ">= 1"]),
+    (["--da-block", "e3-9"], ["--da-block", "da_block", "'e3-9'", "reaches past", "7"]),
+    (["--da-block", "e5-2"], ["da_block", "'e5-2'", "before the first"]),
+    (["--da-block", "e-1-2"], ["da_block", "'e-1-2'", "eA-B"]),
+    (["--da-block", "2-2,e5-5:0.5"], ["da_block", "'2-2'", "'e5-5:0.5'", "overlap"]),
+    (["--da-block", "e0-1,e1-2"], ["da_block", "'e0-1'", "'e1-2'", "overlap"]),
+    (["--da-block", "e1-2:2"], ["da_block", "'e1-2:2'", "gain", "[0, 1]"]),
+    (["--thalamus-block", "e8-8"], ["--thalamus-block", "thalamus_block", "'e8-8'", "reaches past"]),
 ])
 def test_bad_values_fail_naming_the_field(tiny_yaml, flags, words):
     with pytest.raises(ValueError) as caught:
@@ -163,32 +180,80 @@ def test_missing_config_file(tmp_path):
         parse_args(["--config", str(tmp_path / "nope.yaml")])
 
 
-# --- main() and the module entry point --------------------------------------------------------------
+# --- main() and the module entry point: exit status 2, one line on stderr ---------------------------
 
 
-@pytest.mark.parametrize("flags", [
-    ["--set", "agent.n_cortex=abc"],
-    ["--da-block", "5-2"],
-    ["--da-block", "3-3"],
-    ["--set", "output.video_trials=sometimes"],
-    ["--resume"],  # nothing to resume in a fresh folder
+def assert_one_line_error(caught, capsys, *words: str) -> str:
+    assert caught.value.code == 2, caught.value.code
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    (["--set", "agent.n_cortex=abc"], ["--set agent.n_cortex=abc", "agent.n_cortex", "an integer"]),
+    (["--set", "agent.nosuch=1"], ["--set", "nosuch", "agent"]),
+    (["--set", "nosuch.x=1"], ["--set", "nosuch", "sections"]),
+    (["--set", "agent.policy_lr"], ["section.field=value"]),
+    (["--da-block", "5-2"], ["--da-block", "protocol.da_block", "5-2"]),
+    (["--da-block", "3-3"], ["--da-block", "'3-3'", "reaches past"]),
+    (["--da-block", "2-2,e4-4"], ["--da-block", "overlap"]),
+    (["--set", "output.video_trials=sometimes"], ["output.video_trials", "first_last"]),
+    (["--sessions", "many"], ["--sessions", "many"]),
+    (["--resume"], ["--resume", "no checkpoint"]),  # nothing to resume in a fresh folder
 ])
-def test_main_with_bad_value_exits_with_error_and_creates_nothing(tiny_yaml, tmp_path, flags):
+def test_main_with_bad_value_exits_2_with_one_line_and_creates_nothing(tiny_yaml, tmp_path, capsys, flags,
+                                                                        words):
     out = tmp_path / "never"
     with pytest.raises(SystemExit) as caught:
         main(["--config", str(tiny_yaml), "--out", str(out), *flags])
-    assert isinstance(caught.value.code, str), caught.value.code
-    assert caught.value.code.startswith("error: ")
+    assert_one_line_error(caught, capsys, *words)
     assert not out.exists()
 
 
-def test_main_with_unparsable_flag_exits_without_creating_out(tiny_yaml, tmp_path, capsys):
+@pytest.mark.parametrize(("text", "words"), [
+    ("seed: 3\n", ["bad.yaml", "'seed' is not a config section", "protocol.seed"]),
+    ("seed: abc\n", ["bad.yaml", "'seed'", "protocol.seed"]),
+    ("protocol: 3\n", ["bad.yaml", "section 'protocol' must be a mapping"]),
+    ("protocol: [1, 2]\n", ["bad.yaml", "section 'protocol' must be a mapping"]),
+    ("nosuch: {a: 1}\n", ["bad.yaml", "'nosuch' is not a config section"]),
+    ("agent: {n_cortx: 16}\n", ["bad.yaml", "n_cortx", "'agent'", "n_cortex"]),
+    ("agent: {n_cortex: abc}\n", ["bad.yaml", "agent.n_cortex='abc'", "an integer"]),
+    ("agent: {policy_lr: -1.0}\n", ["bad.yaml", "agent.policy_lr", "positive"]),
+    ("protocol: {sessions: 2, da_block: 'e200-200'}\n", ["bad.yaml", "protocol.da_block", "'e200-200'"]),
+    ("- just a list\n", ["bad.yaml", "must be a mapping"]),
+    ("protocol: [1, 2\n", ["bad.yaml", "not valid YAML", "line"]),
+    ("\tprotocol: 1\n", ["bad.yaml", "not valid YAML"]),
+])
+def test_main_with_bad_yaml_exits_2_naming_file_section_and_field(tmp_path, capsys, text, words):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
     out = tmp_path / "never"
     with pytest.raises(SystemExit) as caught:
-        main(["--config", str(tiny_yaml), "--out", str(out), "--sessions", "many"])
-    assert caught.value.code == 2
-    assert "error:" in capsys.readouterr().err
+        main(["--config", str(path), "--out", str(out)])
+    assert_one_line_error(caught, capsys, *words)
     assert not out.exists()
+
+
+def test_main_with_missing_or_unreadable_config_file(tmp_path, capsys):
+    for path, words in ((tmp_path / "nope.yaml", ["nope.yaml", "does not exist"]),
+                        (tmp_path, [str(tmp_path), "cannot be read"])):
+        with pytest.raises(SystemExit) as caught:
+            main(["--config", str(path), "--out", str(tmp_path / "never")])
+        assert_one_line_error(caught, capsys, *words)
+
+
+def test_module_entry_point_exits_2_without_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: 3\n")
+    result = subprocess.run([sys.executable, "-m", "training.train", "--config", str(bad)], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
 
 
 def test_help_runs():

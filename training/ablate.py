@@ -41,7 +41,17 @@ from typing import Any
 
 from tqdm import tqdm
 
-from training.config import TrainConfig, build_config, load_yaml, merge
+from training.config import (
+    ArgumentParser,
+    ConfigError,
+    TrainConfig,
+    build_config,
+    build_section,
+    check_sections,
+    fail,
+    load_yaml,
+    merge,
+)
 
 CONDITIONS: tuple[str, ...] = ("intact", "block_2_4", "expert_block", "expert_thalamus_block",
                                "partial_block")
@@ -100,10 +110,10 @@ class AblationConfig:
         if self.expert_after <= BLOCK_SESSIONS[1]:
             raise ValueError(f"ablation.expert_after={self.expert_after} must be after the block "
                              f"(session {BLOCK_SESSIONS[1]})")
-        bad = set(self.train) - {"agent", "pretraining", "env"}
-        if bad:
-            raise ValueError(f"ablation.train: unknown section(s) {sorted(bad)}; allowed: agent, "
-                             "pretraining, env")
+        try:
+            check_sections(self.train, allowed=("agent", "pretraining", "env"))
+        except ConfigError as error:
+            raise error.within("ablation.train") from None
         self.base_config("runs/check", 0)  # validates the training overrides now, naming the field
 
     @property
@@ -307,8 +317,17 @@ def write_failures(out: Path, failed: dict[str, dict]) -> None:
 # --- command line -----------------------------------------------------------------------------------
 
 
+#: The named flags that set AblationConfig fields.
+_FIELD_FLAGS = ("seeds", "first_seed", "sessions", "trials_per_session", "partial_gain")
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.Namespace]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Command line -> (config, options). Flags override ``--config FILE.yaml`` and ``--quick``.
+
+    Raises:
+        ConfigError: one line naming the file or flag and the field.
+    """
+    parser = ArgumentParser(prog="python -m training.ablate", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/ablate", help="output folder (runs, tables, figures, report)")
     parser.add_argument("--quick", action="store_true",
                         help="3 seeds, 8 sessions of 32 trials, expert manipulations in session 8: "
@@ -326,20 +345,27 @@ def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.
                              "--out must be on a filesystem every node sees")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        raise ConfigError(f"--workers={args.workers} must be >= 1")
     fields = dict(QUICK) if args.quick else {}
+    source = dict.fromkeys(fields, "--quick")
     if args.config:
-        fields.update(load_yaml(args.config))
-    for name in ("seeds", "first_seed", "sessions", "trials_per_session", "partial_gain"):
+        from_file = load_yaml(args.config)
+        fields.update(from_file)
+        source.update(dict.fromkeys(from_file, f"config file {args.config}"))
+    for name in _FIELD_FLAGS:
         value = getattr(args, name)
         if value is not None:
             fields[name] = value
-    known = {f.name for f in dataclasses.fields(AblationConfig)}
-    unknown = set(fields) - known
-    if unknown:
-        raise ValueError(f"unknown ablation field(s) {sorted(unknown)}; fields are {sorted(known)}")
-    if args.workers < 1:
-        raise ValueError(f"--workers={args.workers} must be >= 1")
-    return AblationConfig(**fields), args
+            source[name] = "--" + name.replace("_", "-")
+    try:
+        config = build_section(AblationConfig, "ablation", fields)
+    except ConfigError as error:
+        where = source.get(error.field) if error.field else None
+        if where is None and error.section != "ablation" and "train" in source:
+            where = source["train"]  # a training override (agent/pretraining/env) of the file
+        raise (error.within(where) if where else error) from None
+    return config, args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,14 +374,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config, args = parse_args(argv)
-    except ValueError as error:
-        sys.exit(f"error: {error}")
+    except ConfigError as error:
+        fail(error)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "ablation.json"
     settings = dataclasses.asdict(config)
     if saved.exists() and json.loads(saved.read_text()) != settings:
-        sys.exit(f"error: {out} holds an ablation with other settings ({saved}); use another --out")
+        fail(ConfigError(f"{out} holds an ablation with other settings ({saved}); use another --out"))
     saved.write_text(json.dumps(settings, indent=1))
     specs = plan_runs(config, out)
     started = time.perf_counter()

@@ -55,7 +55,16 @@ def _set_numpy_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(run: Run, directory: Path, config: dict) -> Path:
-    """Write ``run``'s complete state; returns the file."""
+    """Write ``run``'s complete state; returns the file.
+
+    Raises:
+        CheckpointError: if a weight is NaN or infinite; nothing is written, so the newest checkpoint
+            on disk stays the last good one.
+    """
+    bad = run.circuit.non_finite()
+    if bad:
+        raise CheckpointError(f"refusing to checkpoint episode {run.episode}: {', '.join(bad)} "
+                              f"not finite")
     directory.mkdir(parents=True, exist_ok=True)
     version, internal, gauss = random.getstate()
     state = {

@@ -15,7 +15,10 @@ field and what it accepts.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -112,14 +115,38 @@ class TrainConfig:
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_FIELD = re.compile(r"\b([a-z_]+)\.([a-z_]+)\b")
+
+
+class ConfigError(ValueError):
+    """A configuration mistake, as one line that names where it is and what was expected.
+
+    Attributes:
+        section, field: the offending ``section.field`` when one is known (None otherwise), so that a
+            caller can say which file or flag set it.
+    """
+
+    def __init__(self, message: str, section: str | None = None, field: str | None = None):
+        super().__init__(" ".join(message.split()))  # one line, whatever the source said
+        self.section, self.field = section, field
+
+    def within(self, source: str) -> ConfigError:
+        """The same error, prefixed with where the value came from (a file or a flag)."""
+        return ConfigError(f"{source}: {self}", self.section, self.field)
 
 
 def _coerce(section: str, name: str, annotation: Any, value: Any) -> Any:
     """Check (and, for strings from the CLI, convert) ``value`` to the field's type."""
     target = {"int": int, "float": float, "bool": bool, "str": str}.get(str(annotation), annotation)
-    if isinstance(target, (typing._GenericAlias, types.UnionType)):  # not used by our configs
-        return value
     where = f"{section}.{name}"
+    origin = typing.get_origin(target)
+    if origin is dict or target is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}={value!r} must be a mapping", section, name)
+        return value
+    if origin is not None or isinstance(target, types.UnionType):  # not used by our configs
+        return value
+    kind = _TYPE_NAMES.get(target, getattr(target, "__name__", str(target)))
     if isinstance(value, str) and target is not str:
         text = value.strip().lower()
         if target is bool:
@@ -127,59 +154,112 @@ def _coerce(section: str, name: str, annotation: Any, value: Any) -> Any:
                 return True
             if text in ("false", "0", "no", "off"):
                 return False
-            raise ValueError(f"{where}={value!r} must be true or false")
+            raise ConfigError(f"{where}={value!r} must be true or false", section, name)
         try:
             return target(value)
         except ValueError:
-            kind = _TYPE_NAMES.get(target, target.__name__)
-            raise ValueError(f"{where}={value!r} must be {kind}") from None
+            raise ConfigError(f"{where}={value!r} must be {kind}", section, name) from None
     if target is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if target is bool and not isinstance(value, bool) or target is not bool and isinstance(value, bool):
-        raise ValueError(f"{where}={value!r} must be {_TYPE_NAMES.get(target, target.__name__)}")
-    if not isinstance(value, target):
-        raise ValueError(f"{where}={value!r} must be {_TYPE_NAMES.get(target, target.__name__)}")
+    if (target is bool) != isinstance(value, bool) or not isinstance(value, target):
+        raise ConfigError(f"{where}={value!r} must be {kind}", section, name)
     return value
 
 
+def build_section(cls: type, section: str, given: Any) -> Any:
+    """One config dataclass from ``{field: value}``: unknown fields, wrong types and invalid values
+    raise :class:`ConfigError` naming ``section.field``."""
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"section {section!r} must be a mapping of field: value, got {given!r}", section)
+    known = [f.name for f in dataclasses.fields(cls)]
+    bad = [name for name in given if name not in known]
+    if bad:
+        raise ConfigError(f"unknown field(s) {', '.join(map(str, bad))} in section {section!r}; its "
+                          f"fields are {', '.join(known)}", section, str(bad[0]))
+    hints = typing.get_type_hints(cls)
+    values = {k: _coerce(section, k, hints[k], v) for k, v in given.items()}
+    try:
+        return cls(**values)
+    except ConfigError:  # from a nested config (the ablation's training overrides): already named
+        raise
+    except ValueError as error:
+        named = _FIELD.search(str(error))
+        field = named.group(2) if named and named.group(1) == section else None
+        raise ConfigError(str(error), section, field) from None
+
+
 def build_config(overrides: dict[str, dict[str, Any]] | None = None) -> TrainConfig:
-    """A :class:`TrainConfig` from the defaults updated with ``{section: {field: value}}``."""
+    """A :class:`TrainConfig` from the defaults updated with ``{section: {field: value}}``.
+
+    Raises:
+        ConfigError: naming the section and field, for an unknown section or field, a value of the
+            wrong type or an invalid value.
+    """
     overrides = overrides or {}
-    unknown = set(overrides) - SECTIONS.keys()
-    if unknown:
-        raise ValueError(f"unknown config section(s) {sorted(unknown)}; sections are {list(SECTIONS)}")
-    sections = {}
-    for section, cls in SECTIONS.items():
-        given = overrides.get(section) or {}
-        if not isinstance(given, dict):
-            raise ValueError(f"config section {section!r} must be a mapping of field: value")
-        hints = typing.get_type_hints(cls)
-        known = {f.name for f in dataclasses.fields(cls)}
-        bad = set(given) - known
-        if bad:
-            raise ValueError(f"unknown field(s) {sorted(bad)} in section {section!r}; its fields are "
-                             f"{sorted(known)}")
-        values = {k: _coerce(section, k, hints[k], v) for k, v in given.items()}
-        sections[section] = cls(**values)
+    check_sections(overrides)
+    sections = {section: build_section(cls, section, overrides.get(section))
+                for section, cls in SECTIONS.items()}
     return TrainConfig(**sections)
 
 
-def load_yaml(path: str | Path) -> dict[str, dict[str, Any]]:
-    """Read a YAML config file into ``{section: {field: value}}`` (validated by build_config)."""
+def check_sections(data: dict, allowed: tuple[str, ...] = tuple(SECTIONS)) -> None:
+    """Raise :class:`ConfigError` if a top-level key of ``data`` is not a section or a section is
+    not a mapping; a key that is a field of some section is pointed to it."""
+    for key, value in data.items():
+        if key not in allowed:
+            home = [s for s in allowed if key in {f.name for f in dataclasses.fields(SECTIONS[s])}]
+            hint = f" (did you mean {home[0]}.{key}, inside section {home[0]!r}?)" if home else ""
+            raise ConfigError(f"{key!r} is not a config section{hint}; sections are {', '.join(allowed)}",
+                              None, None)
+        if value is not None and not isinstance(value, dict):
+            raise ConfigError(f"section {key!r} must be a mapping of field: value, got {value!r}", key)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a mapping (checked by the caller: sections or fields).
+
+    Raises:
+        ConfigError: naming the file, if it is missing, unreadable, not YAML or not a mapping.
+    """
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        text = Path(path).read_text()
     except FileNotFoundError:
-        raise ValueError(f"config file {path} does not exist") from None
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {path} cannot be read: {error}") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ValueError(f"config file {path} is not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "syntax error"
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
     if not isinstance(data, dict):
-        raise ValueError(f"config file {path} must be a mapping of sections")
+        raise ConfigError(f"config file {path} must be a mapping (section: {{field: value}}), "
+                          f"got {type(data).__name__}")
     return data
 
 
 def merge(base: dict[str, dict[str, Any]], extra: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``extra`` over ``base``, section by section."""
+    """``extra`` over ``base``, section by section (both already checked by :func:`check_sections`)."""
     merged = {k: dict(v or {}) for k, v in base.items()}
     for section, values in extra.items():
         merged.setdefault(section, {}).update(values)
     return merged
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's error behaviour: one line on stderr, exit status 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def fail(error: Exception) -> typing.NoReturn:
+    """End a command on a configuration or input mistake: one line on stderr, exit status 2."""
+    print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+    raise SystemExit(2)

@@ -33,8 +33,9 @@ class ProtocolConfig:
         trials_per_session: trials (episodes) per session.
         batch: trials run in parallel through one network call (the last batch of a session may be
             smaller, so that no batch spans two sessions).
-        da_block: M1 dopamine silencing in sessions, e.g. ``"2-4"`` or ``"2-4:0.3,9-9"`` (1-based,
-            inclusive; ``:g`` = partial block with gain g). Empty: intact.
+        da_block: M1 dopamine silencing by session and/or episode range: ``"2-4"`` (sessions,
+            1-based, inclusive), ``"e100-179"`` (episodes, 0-based, inclusive), several joined by commas,
+            ``:g`` after a range = partial block with gain g, e.g. ``"2-4:0.3,e500-520"``. Empty: intact.
         thalamus_block: thalamic-input silencing, same form.
         seed: seeds the network, the exploration noise, the env resets and pre-training.
         torch_threads: intra-op threads for torch (1 is fastest for these small networks).
@@ -51,21 +52,17 @@ class ProtocolConfig:
     def __post_init__(self) -> None:
         for name in ("sessions", "trials_per_session", "batch", "torch_threads"):
             if getattr(self, name) < 1:
-                raise ValueError(f"ProtocolConfig.{name}={getattr(self, name)} must be >= 1")
+                raise ValueError(f"protocol.{name}={getattr(self, name)} must be >= 1")
         if self.seed < 0:
-            raise ValueError(f"ProtocolConfig.seed={self.seed} must be >= 0")
+            raise ValueError(f"protocol.seed={self.seed} must be >= 0")
         for name in ("da_block", "thalamus_block"):
-            schedule = self._schedule(name)  # raises naming the bad range
-            for r in schedule.ranges:
-                if r.last >= self.total_trials:
-                    raise ValueError(f"ProtocolConfig.{name}={getattr(self, name)!r} reaches past "
-                                     f"session {self.sessions}, the last one")
+            self._schedule(name)  # raises naming the bad range
 
     def _schedule(self, name: str) -> SilencingSchedule:
         try:
-            return SilencingSchedule.from_sessions(getattr(self, name), self.trials_per_session)
+            return SilencingSchedule.parse(getattr(self, name), self.trials_per_session, self.total_trials)
         except ValueError as error:
-            raise ValueError(f"ProtocolConfig.{name}: {error}") from None
+            raise ValueError(f"protocol.{name}: {error}") from None
 
     @property
     def total_trials(self) -> int:
@@ -84,6 +81,18 @@ class ProtocolConfig:
     def env_seed(self, episode: int) -> int:
         """Seed of the env reset of protocol episode ``episode``."""
         return self.seed * 10_000_000 + episode
+
+
+class NonFiniteWeightsError(RuntimeError):
+    """A batch (or the shaping) left a weight NaN or infinite: the run cannot go on."""
+
+
+def check_finite(run: Run, what: str) -> None:
+    """Raise :class:`NonFiniteWeightsError` naming ``what`` and the parameters, if any weight of the
+    circuit is not finite (before anything downstream, such as a checkpoint, sees it)."""
+    bad = run.circuit.non_finite()
+    if bad:
+        raise NonFiniteWeightsError(f"{what} made {', '.join(bad)} non-finite (NaN or inf)")
 
 
 @dataclass
@@ -140,6 +149,7 @@ def run_protocol(run: Run, on_batch: Callable[[Run, BatchRecord, list[int]], Non
     if pretrain_first and run.episode == 0 and not run.pretraining_figures:
         run.pretraining_figures = pretrain(run.learner, run.envs, run.pretraining, config.seed,
                                            progress=progress)
+        check_finite(run, "shaping (pre-training)")
     while run.episode < end:
         first = run.episode
         session_end = config.session_of(first) * config.trials_per_session
@@ -148,6 +158,8 @@ def run_protocol(run: Run, on_batch: Callable[[Run, BatchRecord, list[int]], Non
         record = run.learner.run_trials(run.envs[:size], episodes,
                                         [config.env_seed(e) for e in episodes],
                                         film=[b for b in run.film if b < size], film_stride=run.film_stride)
+        check_finite(run, f"the batch of episodes {first}-{first + size - 1} "
+                          f"(session {config.session_of(first)})")
         run.episode += size
         if on_batch is not None:
             on_batch(run, record, [config.session_of(e) for e in episodes])

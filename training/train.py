@@ -8,7 +8,6 @@ before imaging), then runs the sessions. The run folder gets ``tb/`` (TensorBoar
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import math
@@ -22,8 +21,18 @@ from tqdm import tqdm
 from agents.recording import ActivityRecorder
 from agents.three_factor import BatchRecord
 from training.checkpoint import CheckpointError, load_checkpoint, newest_checkpoint, save_checkpoint
-from training.config import TrainConfig, build_config, load_yaml, merge
-from training.protocol import Run, build_run, run_protocol
+from training.config import (
+    SECTIONS,
+    ArgumentParser,
+    ConfigError,
+    TrainConfig,
+    build_config,
+    check_sections,
+    fail,
+    load_yaml,
+    merge,
+)
+from training.protocol import NonFiniteWeightsError, Run, build_run, run_protocol
 
 #: Columns of episodes.csv, in order.
 EPISODE_COLUMNS = ("episode", "session", "success", "return", "outcome", "steps", "cue_time",
@@ -142,6 +151,10 @@ class Trainer:
                 self.recorder.resume_at(self.resumed_from, protocol.trials_per_session)
             self._film_next_batch()
             run_protocol(run, on_batch=self._on_batch, pretrain_first=False)
+        except NonFiniteWeightsError as error:
+            last = newest_checkpoint(self.checkpoints)
+            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
+            raise NonFiniteWeightsError(f"{error}; the run stops here and {kept}") from None
         finally:
             self.bar.close()
             self.episodes.close()
@@ -265,46 +278,84 @@ def add_gif(writer, tag: str, frames: list[np.ndarray], step: int, fps: float) -
     writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
 
+#: The named flags: (flag, section, field).
+_FLAGS = (("--seed", "protocol", "seed"), ("--sessions", "protocol", "sessions"),
+          ("--trials-per-session", "protocol", "trials_per_session"), ("--batch", "protocol", "batch"),
+          ("--da-block", "protocol", "da_block"), ("--thalamus-block", "protocol", "thalamus_block"),
+          ("--out", "output", "out"))
+
+_RANGES_HELP = ("sessions 1-based and inclusive (2-4), episodes 0-based and inclusive with an e (e100-179), "
+                "a partial gain after a colon (2-4:0.3), several joined by commas (2-4,e500-520:0.3)")
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
-    """Command line -> (config, resume). Flags override ``--config FILE.yaml``, which overrides defaults."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Command line -> (config, resume). Flags override ``--config FILE.yaml``, which overrides defaults.
+
+    Raises:
+        ConfigError: one line naming the file or flag, the section and the field.
+    """
+    parser = ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="YAML file with sections protocol, agent, pretraining, env, output")
     parser.add_argument("--out", help="output folder")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--sessions", type=int)
     parser.add_argument("--trials-per-session", type=int)
     parser.add_argument("--batch", type=int, help="trials run in parallel")
-    parser.add_argument("--da-block", help="M1 dopamine silencing by session: 2-4, 2-4,9-9, 2-4:0.3")
-    parser.add_argument("--thalamus-block", help="thalamic-input silencing by session, same form")
+    parser.add_argument("--da-block", metavar="RANGES", help=f"M1 dopamine silencing: {_RANGES_HELP}")
+    parser.add_argument("--thalamus-block", metavar="RANGES",
+                        help="thalamic-input silencing, same form as --da-block")
     parser.add_argument("--no-video", action="store_true", help="render no videos")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="override any config field, e.g. --set agent.policy_lr=3e-4")
     args = parser.parse_args(argv)
-    overrides = load_yaml(args.config) if args.config else {}
-    flags = {"protocol": {k: v for k, v in (("seed", args.seed), ("sessions", args.sessions),
-                                            ("trials_per_session", args.trials_per_session),
-                                            ("batch", args.batch), ("da_block", args.da_block),
-                                            ("thalamus_block", args.thalamus_block)) if v is not None},
-             "output": {k: v for k, v in (("out", args.out),) if v is not None}}
+    from_file = load_yaml(args.config) if args.config else {}
+    try:
+        check_sections(from_file)
+    except ConfigError as error:
+        raise error.within(f"config file {args.config}") from None
+    flags: dict[str, dict] = {"protocol": {}, "output": {}}
+    source: dict[tuple[str, str], str] = {}
+    for flag, section, name in _FLAGS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            flags[section][name] = value
+            source[section, name] = flag
     if args.no_video:
         flags["output"]["video"] = False
+        source["output", "video"] = "--no-video"
     for item in args.set:
         key, sep, value = item.partition("=")
         section, dot, name = key.partition(".")
-        if not sep or not dot:
-            raise ValueError(f"--set {item!r} must look like section.field=value")
+        if not sep or not dot or not name:
+            raise ConfigError(f"--set {item!r} must look like section.field=value")
+        if section not in SECTIONS:
+            raise ConfigError(f"--set {item!r}: {section!r} is not a config section; sections are "
+                              f"{', '.join(SECTIONS)}")
         flags.setdefault(section, {})[name] = value
-    return build_config(merge(overrides, flags)), args.resume
+        source[section, name] = f"--set {item}"
+    try:
+        config = build_config(merge(from_file, flags))
+    except ConfigError as error:
+        where = source.get((error.section, error.field))
+        if where is None and args.config and error.field in (from_file.get(error.section) or {}):
+            where = f"config file {args.config}"
+        raise (error.within(where) if where else error) from None
+    return config, args.resume
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m training.train``: a config or input mistake ends with one line and exit status 2."""
     try:
         config, resume = parse_args(argv)
         trainer = Trainer(config, resume=resume)
-    except (ValueError, CheckpointError) as error:
-        sys.exit(f"error: {error}")
-    out = trainer.train()
+    except (ConfigError, CheckpointError) as error:
+        fail(error)
+    try:
+        out = trainer.train()
+    except NonFiniteWeightsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
     print(f"run folder: {out}")
     print(f"TensorBoard: tensorboard --logdir {out / 'tb'}")
     if config.output.video:
