@@ -12,6 +12,7 @@ estimate.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -150,11 +151,11 @@ def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], confi
     Returns figures for the log: the demonstrations' success rate, the final cloning loss and the
     success rate of the warm-up trials (the cloned policy acting with exploration noise).
     """
-    timing = envs[0].timing
+    # The demonstrations run on the protocol's own task version and timing (not its rendering).
+    task = {k: v for k, v in envs[0].spec.kwargs.items() if k not in ("render_mode", "width", "height")} \
+        if envs[0].spec is not None else dataclasses.asdict(envs[0].timing)
     demos = collect_demonstrations(config.demonstrations, seed, noise_std=config.demonstration_noise,
-                                   progress=progress, platform_turn=timing.platform_turn,
-                                   cue_time=timing.cue_time, tone_duration=timing.tone_duration,
-                                   response_window=timing.response_window, post_outcome=timing.post_outcome)
+                                   progress=progress, **task)
     losses = behaviour_clone(learner.circuit, demos, config.updates, seed, lr=config.lr,
                              progress=progress)
     batch, successes = len(envs), []

@@ -1,6 +1,7 @@
-"""Throughput of MousePelletReach-v0 against raw MuJoCo physics, single and batched.
+"""Throughput of MousePelletReach-v0 (or another task version) against raw MuJoCo physics.
 
-Run: ``python benchmarks/env_throughput.py [--seconds S] [--envs N] [--action A]``
+Run: ``python benchmarks/env_throughput.py [--seconds S] [--envs N] [--action A] [--env-id ID]``
+(``--env-id MousePelletReach-v1`` times v1's env; the default is v0).
 
 Every row counts *physics steps* (``model.opt.timestep`` = 1 ms of simulated time each) per second
 of wall time (``time.perf_counter``); an env control step is ``frame_skip`` (20) physics steps.
@@ -35,6 +36,7 @@ another process briefly sharing the 2 cores penalises no single row. Timing asse
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -76,8 +78,9 @@ def _until(seconds: float, step: Callable[[], int]) -> tuple[int, float]:
 class Setup:
     """The model, controls and trial length shared by all rows."""
 
-    def __init__(self, action: float):
-        env = reach_env.MousePelletReachEnv()
+    def __init__(self, action: float, env_id: str = reach_env.ENV_ID):
+        self.make_env = functools.partial(reach_env.make_env, env_id)
+        env = self.make_env()
         self.frame_skip: int = env.frame_skip
         self.trial_s: float = env.timing.max_duration
         env.close()
@@ -110,7 +113,7 @@ def raw_row(s: Setup) -> Row:
 def replay_row(s: Setup, episodes: int = 4) -> Row:
     """Record the env's initial states and per-step ctrl, then replay them with bare mj_step."""
     spec = mujoco.mjtState.mjSTATE_INTEGRATION
-    env = reach_env.MousePelletReachEnv()
+    env = s.make_env()
     env.reset(seed=0)
     trials: list[tuple[np.ndarray, np.ndarray]] = []
     for _ in range(episodes):
@@ -142,7 +145,7 @@ def replay_row(s: Setup, episodes: int = 4) -> Row:
 
 
 def env_row(s: Setup) -> Row:
-    env = reach_env.MousePelletReachEnv()
+    env = s.make_env()
     env.reset(seed=0)
 
     def step() -> int:
@@ -155,7 +158,7 @@ def env_row(s: Setup) -> Row:
 
 
 def sync_vector_row(s: Setup, n: int) -> Row:
-    envs = gym.vector.SyncVectorEnv([reach_env.MousePelletReachEnv] * n,
+    envs = gym.vector.SyncVectorEnv([s.make_env] * n,
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     envs.reset(seed=0)
     actions = np.tile(s.action, (n, 1))
@@ -233,9 +236,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--action", type=float, default=0.1,
                         help="constant excitation of every muscle and the grip, in [0, 1]")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved chunks per row")
+    parser.add_argument("--env-id", default=reach_env.ENV_ID, choices=sorted(reach_env.ENV_KWARGS),
+                        help="task version whose env the env rows build")
     args = parser.parse_args(argv)
 
-    s = Setup(args.action)
+    s = Setup(args.action, args.env_id)
     n = args.envs
     rows = [raw_row(s), replay_row(s), env_row(s), sync_vector_row(s, n), rollout_row(s, n),
             batch_row(s, n), batched_physics_row(s, n)]
@@ -250,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
 
     raw, replay, env = rows[0].best_rate, rows[1].best_rate, rows[2].best_rate
     dt_ms = s.model.opt.timestep * 1e3
-    print(f"mujoco {mujoco.__version__}, frame_skip {s.frame_skip} x {dt_ms:g} ms, action"
+    print(f"{args.env_id}: mujoco {mujoco.__version__}, frame_skip {s.frame_skip} x {dt_ms:g} ms, action"
           f" {args.action}, {NTHREAD} threads in batched rows, best of {args.rounds} x"
           f" {chunk:.2f} s per row")
     print(f"{'row':<22}{'physics steps/s':>16}{'us/physics step':>17}{'control steps/s':>17}"

@@ -1,10 +1,24 @@
 """dopareach's MuJoCo mouse-forelimb reach task, as a Gymnasium environment.
 
-Importing the package registers ``MousePelletReach-v0``::
+Importing the package registers two task versions of :class:`MousePelletReachEnv` (the class
+docstring's "Version history" says how they differ and why):
+
+* ``MousePelletReach-v0`` (:data:`ENV_ID`): the first release, the class defaults; kept unchanged for
+  old runs.
+* ``MousePelletReach-v1`` (:data:`ENV_ID_V1`): trials vary as the lab's do (pellet +-3 mm sideways,
+  posture +-0.1 rad, cue +-0.2 s); its arguments are :data:`ENV_KWARGS` ``[ENV_ID_V1]``.
+
+::
 
     import gymnasium, reach_env
-    env = gymnasium.make("MousePelletReach-v0", response_window=2.0)
+    env = gymnasium.make("MousePelletReach-v1", response_window=2.0)
+    env = reach_env.make_env("MousePelletReach-v1", response_window=2.0)  # unwrapped
 """
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
@@ -18,12 +32,43 @@ from reach_env.rewards import REWARD_TERMS, RewardWeights
 from reach_env.trial import EVENTS, Outcome, TrialPhase, TrialTiming
 
 ENV_ID = "MousePelletReach-v0"
+ENV_ID_V1 = "MousePelletReach-v1"
 
-if ENV_ID not in registry:
-    register(id=ENV_ID, entry_point="reach_env.pellet_reach_env:MousePelletReachEnv")
+#: Constructor arguments each registered task version sets (on top of the class defaults, which are
+#: v0's). Documented, with reasons, in the "Version history" of :class:`MousePelletReachEnv`.
+ENV_KWARGS: dict[str, dict[str, Any]] = {
+    ENV_ID: {},
+    ENV_ID_V1: {
+        "pellet_jitter": 0.0,
+        "pellet_offset": 0.003,
+        "posture_jitter": 0.1,
+        "posture_max_penetration": 0.0002,
+        "cue_jitter": 0.2,
+    },
+}
+
+_ENTRY_POINT = "reach_env.pellet_reach_env:MousePelletReachEnv"
+
+for _env_id, _kwargs in ENV_KWARGS.items():
+    if _env_id not in registry:
+        register(id=_env_id, entry_point=_ENTRY_POINT, kwargs=dict(_kwargs))
+
+
+def make_env(env_id: str, **overrides: Any) -> MousePelletReachEnv:
+    """An unwrapped :class:`MousePelletReachEnv` of task version ``env_id``: its registered arguments
+    (:data:`ENV_KWARGS`), updated with ``overrides`` (e.g. ``render_mode``, timing). Like
+    ``gymnasium.make``, it sets ``env.spec`` (its ``id`` names the version, its ``kwargs`` are the
+    arguments used), without wrappers."""
+    if env_id not in ENV_KWARGS:
+        raise ValueError(f"env_id={env_id!r} is not a task version of reach_env; known: {sorted(ENV_KWARGS)}")
+    kwargs = {**ENV_KWARGS[env_id], **overrides}
+    env = MousePelletReachEnv(**kwargs)
+    env.spec = dataclasses.replace(registry[env_id], kwargs=kwargs)
+    return env
+
 
 __all__ = [
-    "ENV_ID", "EVENTS", "LIMB_JOINTS", "MUSCLES", "OBSERVATION_BLOCKS", "REWARD_TERMS", "Forelimb",
-    "MousePelletReachEnv", "Outcome", "RewardWeights", "TrialPhase", "TrialTiming", "load_model",
-    "model_path", "observation_labels",
+    "ENV_ID", "ENV_ID_V1", "ENV_KWARGS", "EVENTS", "LIMB_JOINTS", "MUSCLES", "OBSERVATION_BLOCKS",
+    "REWARD_TERMS", "Forelimb", "MousePelletReachEnv", "Outcome", "RewardWeights", "TrialPhase",
+    "TrialTiming", "load_model", "make_env", "model_path", "observation_labels",
 ]

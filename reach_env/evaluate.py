@@ -1,7 +1,8 @@
 """Success rate and event timing of the built-in policies (scripted controller, random, resting).
 
 Run ``python -m reach_env.evaluate --policy scripted --episodes 100`` (add ``--video out.mp4`` to
-record the first trial; headless machines need ``MUJOCO_GL=egl``).
+record the first trial, ``--env-id MousePelletReach-v1`` for v1's trials; headless machines need
+``MUJOCO_GL=egl``).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ class Evaluation:
         outcomes: count per :class:`reach_env.trial.Outcome` name.
         event_times: per event name, the times (s from trial start) of the trials where it happened.
         returns: episode returns.
+        precue_lifts: trials whose paw lifted at or before the cue (``info["lift_before_cue"]``).
     """
 
     outcomes: Counter = field(default_factory=Counter)
     event_times: dict[str, list[float]] = field(default_factory=lambda: {e: [] for e in EVENTS})
     returns: list[float] = field(default_factory=list)
+    precue_lifts: int = 0
 
     @property
     def episodes(self) -> int:
@@ -48,7 +51,8 @@ class Evaluation:
         """A human-readable report."""
         lines = [f"episodes: {self.episodes}", f"success rate: {self.success_rate:.3f}",
                  "outcomes: " + ", ".join(f"{k}={v}" for k, v in sorted(self.outcomes.items())),
-                 f"mean return: {np.mean(self.returns):.3f}"]
+                 f"mean return: {np.mean(self.returns):.3f}",
+                 f"pre-cue lift rate: {self.precue_lifts / max(self.episodes, 1):.3f}"]
         for event, times in self.event_times.items():
             if times:
                 lines.append(f"{event:>9s}: {len(times):4d} trials, median {np.median(times):.2f} s")
@@ -69,7 +73,7 @@ def make_policy(name: str, env: MousePelletReachEnv) -> tuple[Callable, Callable
 
 
 def evaluate(policy: str, episodes: int, seed: int = 0, video: str | None = None,
-             progress: bool = True, **env_kwargs) -> Evaluation:
+             progress: bool = True, env_id: str = "MousePelletReach-v0", **env_kwargs) -> Evaluation:
     """Run ``episodes`` trials of ``policy`` with seeds ``seed, seed + 1, ...``.
 
     Args:
@@ -78,11 +82,14 @@ def evaluate(policy: str, episodes: int, seed: int = 0, video: str | None = None
         seed: seed of the first trial (also seeds the random policy's action space).
         video: if given, an mp4 path where the first trial is recorded.
         progress: show a progress bar.
-        **env_kwargs: passed to :class:`MousePelletReachEnv`.
+        env_id: task version (see :func:`reach_env.make_env`).
+        **env_kwargs: passed to :class:`MousePelletReachEnv`, over the version's arguments.
     """
+    from reach_env import make_env
+
     if episodes < 1:
         raise ValueError(f"episodes={episodes} must be >= 1")
-    env = MousePelletReachEnv(render_mode="rgb_array" if video else None, **env_kwargs)
+    env = make_env(env_id, render_mode="rgb_array" if video else None, **env_kwargs)
     env.action_space.seed(seed)
     act, reset_policy = make_policy(policy, env)
     result = Evaluation()
@@ -99,6 +106,7 @@ def evaluate(policy: str, episodes: int, seed: int = 0, video: str | None = None
                 frames.append(env.render())
         result.returns.append(total)
         result.outcomes[Outcome(info["outcome"]).name] += 1
+        result.precue_lifts += bool(info["lift_before_cue"])
         for event, time in info["events"].items():
             if time is not None and not math.isnan(time):
                 result.event_times[event].append(time)
@@ -116,8 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--video", default=None, help="mp4 path to record the first trial")
+    parser.add_argument("--env-id", default="MousePelletReach-v0", help="task version")
     args = parser.parse_args(argv)
-    print(evaluate(args.policy, args.episodes, args.seed, args.video).summary())
+    print(evaluate(args.policy, args.episodes, args.seed, args.video, env_id=args.env_id).summary())
 
 
 if __name__ == "__main__":

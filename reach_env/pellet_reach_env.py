@@ -1,4 +1,5 @@
-"""``MousePelletReach-v0``: a head-fixed mouse reaches through a slot, grabs a pellet and eats it."""
+"""``MousePelletReach-v0`` and ``-v1``: a head-fixed mouse reaches through a slot, grabs a pellet and
+eats it."""
 
 from __future__ import annotations
 
@@ -90,6 +91,15 @@ class MousePelletReachEnv(gym.Env):
     ``time_since_cue`` keeps the observation Markov for memoryless baselines (Stable-Baselines3's MLP
     policies); a recurrent cortex can ignore it.
 
+    **Trial variability.** Every trial draws, from the reset seed's generator (``np_random``), a
+    perturbed starting posture (``posture_jitter``), the pellet's place in front of the slot
+    (``pellet_jitter``, ``pellet_offset``) and, with ``cue_jitter``, the cue onset; the same seed gives
+    the same trial bit for bit. The cue stays on the control-step grid: a trial's cue comes at
+    ``cue_time`` plus a whole number of control steps within ``+-cue_jitter``; its onset is
+    :attr:`cue_time` (``env.cue_time``, also ``info["cue_time"]``), and the tone channel, the
+    ``time_since_cue`` observation, the phases, the shaping window and the timeout all follow it.
+    :attr:`max_steps` bounds every trial's length (the latest cue followed by a timeout).
+
     **Trial and episode end.** Phases are :class:`reach_env.trial.TrialPhase`. The outcome
     (:class:`reach_env.trial.Outcome`) is SUCCESS when the pellet centre comes within ``mouth_radius``
     of the mouth, DROPPED when it falls ``drop_height`` below its resting height on the post while not
@@ -106,9 +116,39 @@ class MousePelletReachEnv(gym.Env):
 
     **Info** at every step: ``time`` (s), ``phase`` (int TrialPhase), ``outcome`` (int Outcome),
     ``is_success`` (bool), ``events`` (dict of event name to time in s, None until it happens; events
-    are ``cue``, ``lift`` (paw ``lift_height`` above its resting height), ``grab`` (first grip on the
+    are ``cue``, ``lift`` (paw ``lift_height`` above its resting height; the first lift of the trial,
+    watched from the first step, so also before the cue), ``grab`` (first grip on the
     pellet), ``at_mouth`` and ``outcome``), ``held`` (pellet in the grip), ``reward_<term>`` for every
-    term, ``physics_diverged``.
+    term, ``physics_diverged``, ``cue_time`` (s, this trial's cue onset, known from the reset on; the
+    ``cue`` event takes this value when the tone starts) and ``lift_before_cue`` (bool: the paw has
+    lifted at or before the cue onset, i.e. ``events["lift"] <= cue_time``, before the tone could be
+    heard; the lab's early error. The ``lift`` event then holds that pre-cue lift's time).
+
+    **Version history** (task versions registered in :mod:`reach_env`; the class defaults are v0's):
+
+    ========================  ======  =======  ================================================
+    argument                  v0      v1       unit
+    ========================  ======  =======  ================================================
+    pellet_jitter             0.05    0.0      rad of turntable angle
+    pellet_offset             0.0     0.003    m sideways, pellet centre from the slot's midline
+    posture_jitter            0.03    0.1      rad per joint
+    posture_max_penetration   None    0.0002   m
+    cue_jitter                0.0     0.2      s
+    ========================  ======  =======  ================================================
+
+    * ``MousePelletReach-v0``: the first release. Trials differ by about +-0.6 mm of pellet and
+      +-0.03 rad of posture, with the cue always at ``cue_time``: too little for a deterministic policy
+      to succeed on some trials and fail on others (noise-off success was all-or-none within a seed).
+    * ``MousePelletReach-v1``: trials vary as the lab's do. The pellet lies up to 3 mm to either side
+      of the slot's midline (the lab places pellets by hand, not to the millimetre; 3 mm, one pellet
+      diameter, is the slot's half-width, so the pellet centre stays in front of the 6 mm opening);
+      each joint starts up to 0.1 rad (about 6 degrees) from rest, redrawn when the paw would start
+      inside the perch; the cue comes up to 0.2 s earlier or later than ``cue_time`` (the lab's
+      inter-trial intervals vary, so the tone's time after the platform stops is not fixed, and its
+      analysis aligns trials on the tone; 0.2 s is the most that keeps the earliest cue from coming
+      before the default 0.4 s platform turn ends). These are reasoned ranges, not measured lab
+      distributions. With them noise-off success is graded within a seed (shared/MEASUREMENTS.md
+      measured it with +-3 mm and +-0.1 rad).
 
     Args:
         render_mode: None, ``"rgb_array"`` (offscreen; set ``MUJOCO_GL=egl`` headless) or ``"human"``.
@@ -123,10 +163,31 @@ class MousePelletReachEnv(gym.Env):
         drop_height: pellet fall (m) below its resting height that marks it lost.
         grip_threshold: digit-flexor excitation above which a touching pellet counts as held.
         pellet_jitter: half-range (rad) of the random final turntable angle, so the pellet's
-            sideways position varies by about ``0.012 * pellet_jitter`` m between trials.
-        posture_jitter: half-range (rad) of random initial joint-angle perturbations.
+            sideways position varies by about ``0.012 * pellet_jitter`` m between trials. It adds to
+            ``pellet_offset`` (v1 sets it to 0 and uses ``pellet_offset`` alone).
+        posture_jitter: half-range (rad) of random initial joint-angle perturbations, uniform and
+            independent per joint (clipped to the joint ranges).
         camera: camera name for ``rgb_array`` rendering (``"side"`` or ``"front"``).
         width, height: rendered frame size in pixels.
+        pellet_offset: half-range (m) of the pellet's random sideways place, in [0, 0.0045]: the
+            pellet centre lies a uniform ``u`` in ``[-pellet_offset, pellet_offset]`` to the mouse's
+            left (+y) of the slot's midline, set by turning the table ``asin(u / 0.012)`` further (the
+            post is 12 mm from the table's axis, so the pellet also lies up to 0.4 mm deeper at 3 mm).
+            The lab places pellets by hand; v1 uses 0.003 (the slot's half-width). With
+            ``pellet_jitter`` too, the table angle is the sum of both draws, and the two must keep the
+            table within its servo range (0.4 rad). 0 (v0) draws nothing.
+        cue_jitter: half-range (s) of the per-trial shift of the cue onset, drawn uniformly as a whole
+            number of control steps in ``[-cue_jitter, cue_jitter]`` (:class:`reach_env.trial.TrialTiming`);
+            ``cue_time - cue_jitter`` must not come before ``platform_turn``. The lab's inter-trial
+            intervals vary, so the tone's time after the platform stops does too; v1 uses 0.2.
+            0 (v0) draws nothing.
+        posture_max_penetration: None (v0) or a depth (m) in [0, 0.002]: a jittered starting posture
+            that puts a limb geom deeper than this inside the apparatus (the perch) is drawn again from
+            the same generator (after 100 such draws the unperturbed rest posture is used). A paw
+            cannot start inside its perch; with ``posture_jitter`` 0.1 about two draws in five would
+            (up to 1.6 mm deep), and from about 0.9 mm the contact solver flips the digits over the
+            perch's edge, where they stay hooked. v1 uses 0.0002 (twice the contacts' 0.1 mm
+            impedance width; the rest posture itself touches without penetrating).
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 50}
@@ -155,6 +216,9 @@ class MousePelletReachEnv(gym.Env):
         camera: str = "side",
         width: int = 480,
         height: int = 360,
+        pellet_offset: float = 0.0,
+        cue_jitter: float = 0.0,
+        posture_max_penetration: float | None = None,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -186,10 +250,15 @@ class MousePelletReachEnv(gym.Env):
         for name, value in (("pellet_jitter", pellet_jitter), ("posture_jitter", posture_jitter)):
             if not 0 <= value <= 0.5:
                 raise ValueError(f"{name}={value} must be an angle in radians in [0, 0.5]")
+        if not 0 <= pellet_offset <= 0.0045:
+            raise ValueError(f"pellet_offset={pellet_offset} must be a distance in metres in [0, 0.0045]")
+        if posture_max_penetration is not None and not 0 <= posture_max_penetration <= 0.002:
+            raise ValueError(f"posture_max_penetration={posture_max_penetration} must be None or a "
+                             f"depth in metres in [0, 0.002]")
 
         self.render_mode = render_mode
         self.timing = TrialTiming(platform_turn, cue_time, tone_duration, response_window,
-                                  post_outcome)
+                                  post_outcome, cue_jitter=cue_jitter)
         self.reward_weights = RewardWeights(success_reward, approach_weight, grasp_weight,
                                             retrieve_weight, effort_weight)
         self.control_timestep = frame_skip * physics_timestep
@@ -200,6 +269,9 @@ class MousePelletReachEnv(gym.Env):
         self.grip_threshold = grip_threshold
         self.pellet_jitter = pellet_jitter
         self.posture_jitter = posture_jitter
+        self.pellet_offset = pellet_offset
+        self.cue_jitter = cue_jitter
+        self.posture_max_penetration = posture_max_penetration
         self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.control_timestep))}
 
         self.model = load_model()
@@ -223,22 +295,75 @@ class MousePelletReachEnv(gym.Env):
                                                       mujoco.mjtWarning.mjWARN_BADQVEL,
                                                       mujoco.mjtWarning.mjWARN_BADQACC)]
         self._pellet_radius = float(self.model.geom_size[self.forelimb.pellet_geom][0])
+        #: Distance (m) of the pellet post from the turntable's axis: the lever arm of its angle.
+        self._post_radius = float(np.linalg.norm(self.model.geom_pos[self.forelimb.post_geom][:2]))
+        if pellet_offset > 0:
+            widest = pellet_jitter + math.asin(pellet_offset / self._post_radius)
+            if widest > 0.4:
+                raise ValueError(
+                    f"pellet_offset={pellet_offset} with pellet_jitter={pellet_jitter} turns the table up "
+                    f"to {widest:.3f} rad, beyond its servo's range of 0.4 rad"
+                )
+        self._limb_geoms = self._limb_geom_mask()
         # The trial timeline in control steps: integer comparisons cannot drift with float time.
+        # The nominal timeline (cue at cue_time); each trial shifts the cue, tone end and timeout by the
+        # same whole number of steps, within +-_cue_shift_max.
         timing = self.timing
-        self._cue_step = self._steps_at(timing.cue_time)
-        self._tone_end_step = self._steps_at(timing.cue_time + timing.tone_duration)
-        self._timeout_step = self._steps_at(timing.cue_time + timing.response_window)
+        self._nominal_cue_step = self._steps_at(timing.cue_time)
+        self._nominal_tone_end_step = self._steps_at(timing.cue_time + timing.tone_duration)
+        self._nominal_timeout_step = self._steps_at(timing.cue_time + timing.response_window)
         self._turn_steps = self._steps_at(timing.platform_turn)
         self._post_outcome_steps = self._steps_at(timing.post_outcome)
+        self._cue_shift_max = math.floor(cue_jitter / self.control_timestep + 1e-9)
+        if self._nominal_cue_step - self._cue_shift_max < self._turn_steps:
+            raise ValueError(
+                f"cue_jitter={cue_jitter}: the earliest cue (control step "
+                f"{self._nominal_cue_step - self._cue_shift_max}) must not come before the platform has "
+                f"turned (step {self._turn_steps})"
+            )
+        self._set_cue_shift(0)
         self._episode_over = True
+
+    def _set_cue_shift(self, shift: int) -> None:
+        """This trial's timeline: the nominal one with the cue ``shift`` control steps later."""
+        self._cue_step = self._nominal_cue_step + shift
+        self._tone_end_step = self._nominal_tone_end_step + shift
+        self._timeout_step = self._nominal_timeout_step + shift
+
+    def _limb_geom_mask(self) -> np.ndarray:
+        """Per geom, whether it moves with a limb joint (arm, paw, digits)."""
+        model = self.model
+        limb_bodies = {int(model.joint(name).bodyid[0]) for name in LIMB_JOINTS}
+        mask = np.zeros(model.ngeom, bool)
+        for geom in range(model.ngeom):
+            body = int(model.geom_bodyid[geom])
+            while body != 0 and body not in limb_bodies:
+                body = int(model.body_parentid[body])
+            mask[geom] = body != 0
+        return mask
 
     @property
     def max_steps(self) -> int:
-        """Control steps of the longest possible trial: a timeout plus the post-outcome window."""
-        return self._timeout_step + self._post_outcome_steps
+        """Control steps of the longest possible trial: a timeout after the latest possible cue plus
+        the post-outcome window. An upper bound on every episode's length (v0: exactly a timeout
+        trial's length)."""
+        return self._nominal_timeout_step + self._cue_shift_max + self._post_outcome_steps
+
+    @property
+    def cue_step(self) -> int:
+        """Control step at whose end the current trial's tone starts (``cue_time / control_timestep``)."""
+        return self._cue_step
+
+    @property
+    def cue_time(self) -> float:
+        """Onset (s from the trial's start) of the current trial's cue, on the control-step grid: the
+        ``cue`` event's time. Before the first reset, the nominal ``timing.cue_time`` (rounded up to
+        the grid)."""
+        return round(self._cue_step * self.control_timestep, 9)
 
     def tone_on(self, step: int) -> bool:
-        """Whether the cue tone sounds during control step ``step`` (1-based, as ``info["time"] / dt``)."""
+        """Whether the cue tone sounds during control step ``step`` (1-based, as ``info["time"] / dt``)
+        of the current trial (its cue, see :attr:`cue_time`)."""
         return self._cue_step <= step < self._tone_end_step
 
     def _steps_at(self, seconds: float) -> int:
@@ -253,10 +378,22 @@ class MousePelletReachEnv(gym.Env):
         model, data, limb = self.model, self.data, self.forelimb
         mujoco.mj_resetDataKeyframe(model, data, model.key("rest").id)
         rng = self.np_random
-        q = data.qpos[limb.joint_qpos] + rng.uniform(-self.posture_jitter, self.posture_jitter,
-                                                     len(LIMB_JOINTS))
-        data.qpos[limb.joint_qpos] = np.clip(q, limb.joint_range[:, 0], limb.joint_range[:, 1])
+        # The draws come in v0's order (posture, table jitter); v1's extra draws follow, and only when
+        # their ranges are non-zero, so v0 trials (and unseeded resets after them) are unchanged.
+        if self.posture_max_penetration is None:
+            q = data.qpos[limb.joint_qpos] + rng.uniform(-self.posture_jitter, self.posture_jitter,
+                                                         len(LIMB_JOINTS))
+            data.qpos[limb.joint_qpos] = np.clip(q, limb.joint_range[:, 0], limb.joint_range[:, 1])
+        else:
+            self._draw_posture_clear_of_apparatus(rng)
         self._table_goal = float(rng.uniform(-self.pellet_jitter, self.pellet_jitter))
+        if self.pellet_offset > 0:
+            # The pellet's sideways place u (m, +y = mouse's left): the post at angle a is at
+            # y = -r sin(a) from the slot's midline.
+            sideways = float(rng.uniform(-self.pellet_offset, self.pellet_offset))
+            self._table_goal -= math.asin(sideways / self._post_radius)
+        self._set_cue_shift(int(rng.integers(-self._cue_shift_max, self._cue_shift_max + 1))
+                            if self._cue_shift_max > 0 else 0)
         self._table_start = self._table_goal - self.timing.turn_angle
         limb.place_turntable(self._table_start)
         mujoco.mj_forward(model, data)
@@ -270,6 +407,7 @@ class MousePelletReachEnv(gym.Env):
         self._held = False
         self._lifted = False
         self._touch = False
+        self._lift_before_cue = False
         self._phase = TrialPhase.PLATFORM_TURN
         tips_to_pellet, pellet_to_mouth = self._pellet_distances()
         self._potentials = shaping_potentials(self.reward_weights, tips_to_pellet, False,
@@ -279,6 +417,25 @@ class MousePelletReachEnv(gym.Env):
         if self.render_mode == "human":
             self.render()
         return self._last_obs.copy(), self._info(dict.fromkeys(REWARD_TERMS, 0.0), False)
+
+    def _draw_posture_clear_of_apparatus(self, rng: np.random.Generator) -> None:
+        """Jittered starting posture with no limb geom deeper than ``posture_max_penetration`` in the
+        apparatus; the rest posture after 100 rejected draws. Leaves the model's turntable and pellet
+        at their keyframe (they are placed afterwards)."""
+        model, data, limb = self.model, self.data, self.forelimb
+        rest = data.qpos[limb.joint_qpos].copy()
+        low, high = limb.joint_range[:, 0], limb.joint_range[:, 1]
+        for _ in range(100):
+            q = rest + rng.uniform(-self.posture_jitter, self.posture_jitter, len(LIMB_JOINTS))
+            data.qpos[limb.joint_qpos] = np.clip(q, low, high)
+            mujoco.mj_kinematics(model, data)
+            mujoco.mj_collision(model, data)
+            ncon = data.ncon
+            geoms, dist = data.contact.geom[:ncon], data.contact.dist[:ncon]
+            limb_contact = self._limb_geoms[geoms].any(axis=1)
+            if not (limb_contact & (dist < -self.posture_max_penetration)).any():
+                return
+        data.qpos[limb.joint_qpos] = rest
 
     def step(self, action):
         """Apply muscle excitations for one control step (``control_timestep`` seconds)."""
@@ -356,6 +513,8 @@ class MousePelletReachEnv(gym.Env):
         if math.isnan(events["lift"]) and (
                 limb.palm_position()[2] > self._palm_rest_height + self.lift_height):
             events["lift"] = t
+            # The step that ends at the cue onset started before the tone: a lift then is pre-cue.
+            self._lift_before_cue = steps <= self._cue_step
         if math.isnan(events["grab"]) and self._held:
             events["grab"] = t
 
@@ -418,6 +577,8 @@ class MousePelletReachEnv(gym.Env):
             "events": {k: None if math.isnan(v) else v for k, v in self._events.items()},
             "held": self._held,
             "physics_diverged": diverged,
+            "cue_time": self.cue_time,
+            "lift_before_cue": self._lift_before_cue,
         }
         for name, value in terms.items():
             info[f"reward_{name}"] = value

@@ -4,7 +4,7 @@ It knows the model (it is not a learner): at every control step it picks a targe
 point from the trial stage (lift, reach above the pellet, descend, close the digits, lift, retrieve to
 the mouth), solves inverse kinematics for joint angles, and turns a joint-space PD law into muscle
 excitations by bounded least squares on the muscles' moment arms. It reads the simulator state
-directly, not the observation.
+directly, not the observation, and starts when the current trial's cue sounds (``env.cue_time``).
 """
 
 from __future__ import annotations
@@ -58,11 +58,24 @@ class ScriptedReachController:
         env: the (unwrapped) environment to control; the controller reads its simulator state.
         kp_scale: PD stiffness as a multiple of each joint's passive stiffness.
         kd_scale: PD damping as a multiple of each joint's passive damping.
+        clear_obstacles: plan around the apparatus, as a pellet up to 3 mm to the side needs: pass
+            the slot within 1 mm of its midline until the digit tips are through it, and close in on
+            the pellet only once they are 3.5 mm above its centre and within 1 mm of it sideways (from
+            below or from the side, the digits knock it off its post). None (default): on when the
+            env places the pellet with ``pellet_offset > 0`` (``MousePelletReach-v1``), off otherwise,
+            so that the plan, and the demonstrations made with it, stay bit for bit those of v0.
     """
 
-    def __init__(self, env: MousePelletReachEnv, kp_scale: float = 6.0, kd_scale: float = 1.0):
+    def __init__(self, env: MousePelletReachEnv, kp_scale: float = 6.0, kd_scale: float = 1.0,
+                 clear_obstacles: bool | None = None):
         self.env = env
+        self.clear_obstacles = (getattr(env, "pellet_offset", 0.0) > 0 if clear_obstacles is None
+                                else bool(clear_obstacles))
         model = env.model
+        # The slot: its midline (y) and its far face (x), from the front plate's two walls.
+        left, right = model.geom("slot_wall_left"), model.geom("slot_wall_right")
+        self._slot_mid_y = 0.5 * ((left.pos[1] - left.size[1]) + (right.pos[1] + right.size[1]))
+        self._slot_far_x = float(max(left.pos[0] + left.size[0], right.pos[0] + right.size[0]))
         self._ik_data = mujoco.MjData(model)
         limb = env.forelimb
         self._qadr = limb.joint_qpos
@@ -95,7 +108,7 @@ class ScriptedReachController:
         elapsed = t - self._stage_start
         reached = np.linalg.norm(tips - self._target_point()) < 0.0012
         nxt = None
-        if self.stage == Stage.WAIT and t >= env.timing.cue_time:
+        if self.stage == Stage.WAIT and t >= env.cue_time:
             nxt = Stage.LIFT
         elif self.stage == Stage.LIFT and (reached or elapsed > 0.12):
             nxt = Stage.ABOVE
@@ -114,6 +127,22 @@ class ScriptedReachController:
 
     def _target_point(self) -> np.ndarray:
         """Where the digit-tip point should go in the current stage (world, m)."""
+        target = self._plain_target_point()
+        if self.clear_obstacles and self.stage in (Stage.LIFT, Stage.ABOVE):
+            tips, pellet = self.env.forelimb.digit_tips_position(), self._pellet_goal()
+            target = target.copy()
+            if tips[0] < self._slot_far_x + 0.001:
+                # Not through the slot yet: stay near its midline, clear of the walls.
+                target[1] = np.clip(target[1], self._slot_mid_y - 0.001, self._slot_mid_y + 0.001)
+            if self.stage == Stage.ABOVE and (tips[2] < pellet[2] + 0.0035
+                                               or abs(tips[1] - pellet[1]) > 0.001):
+                # Not yet high above the pellet and in line with it: hold back 4 mm until they are,
+                # or the digits sweep it off its post from below or from the side.
+                target[0] = min(target[0], pellet[0] - 0.004)
+        return target
+
+    def _plain_target_point(self) -> np.ndarray:
+        """The stage's target without ``clear_obstacles`` (v0's plan)."""
         limb = self.env.forelimb
         pellet = self._pellet_goal()
         stage = self.stage

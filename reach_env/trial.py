@@ -49,6 +49,10 @@ class TrialTiming:
         response_window: time after the cue to bring the pellet to the mouth before a timeout.
         post_outcome: how long the trial continues after its outcome is decided.
         turn_angle: angle (rad) the table turns through; the post starts this far from the slot.
+        cue_jitter: half-range (s) of a per-trial shift of the cue onset: a trial's cue comes at
+            ``cue_time`` plus a uniformly drawn whole number of control steps within
+            ``[-cue_jitter, cue_jitter]`` (0: the cue always comes at ``cue_time``, as in v0). The
+            earliest cue must not come before the platform has turned.
     """
 
     platform_turn: float = 0.4
@@ -57,22 +61,33 @@ class TrialTiming:
     response_window: float = 1.5
     post_outcome: float = 0.4
     turn_angle: float = math.pi / 2
+    cue_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not math.isfinite(value) or value <= 0:
+            if f.name == "cue_jitter":
+                if not math.isfinite(value) or value < 0:
+                    raise ValueError(f"TrialTiming.cue_jitter={value!r} must be a finite number >= 0")
+            elif not math.isfinite(value) or value <= 0:
                 raise ValueError(f"TrialTiming.{f.name}={value!r} must be a finite positive number")
         if self.cue_time < self.platform_turn:
             raise ValueError(
                 f"TrialTiming.cue_time={self.cue_time} must not come before the platform has turned "
                 f"(platform_turn={self.platform_turn})"
             )
+        # 1 ns of slack: 0.6 - 0.2 is 0.39999999999999997 in floats.
+        if self.cue_time - self.cue_jitter < self.platform_turn - 1e-9:
+            raise ValueError(
+                f"TrialTiming.cue_jitter={self.cue_jitter}: the earliest cue, cue_time - cue_jitter = "
+                f"{self.cue_time - self.cue_jitter:.6g} s, must not come before the platform has turned "
+                f"(platform_turn={self.platform_turn})"
+            )
 
     @property
     def max_duration(self) -> float:
-        """Longest possible trial (s): a timeout followed by the post-outcome window."""
-        return self.cue_time + self.response_window + self.post_outcome
+        """Longest possible trial (s): a timeout after the latest cue, then the post-outcome window."""
+        return self.cue_time + self.cue_jitter + self.response_window + self.post_outcome
 
     def as_dict(self) -> dict[str, float]:
         """Plain dict, for logging."""

@@ -12,9 +12,10 @@ SHORT_TRIAL = dict(cue_time=0.4, platform_turn=0.2, response_window=0.3, post_ou
 #: A small circuit: matrices small enough that a batch takes milliseconds.
 SMALL_AGENT = dict(n_cortex=32, n_thalamus=16, critic_hidden=16)
 
-#: A whole training run of a few seconds: 2 sessions of 4 trials, almost no pre-training.
+#: A whole training run of a few seconds: 2 sessions of 4 trials, almost no pre-training, evaluations
+#: on 3 held-out trials (a full batch of 2 and a partial one).
 TINY_RUN = {
-    "protocol": {"sessions": 2, "trials_per_session": 4, "batch": 2},
+    "protocol": {"sessions": 2, "trials_per_session": 4, "batch": 2, "eval_trials": 3},
     "agent": dict(SMALL_AGENT),
     "pretraining": {"demonstrations": 2, "updates": 2, "critic_warmup_batches": 1},
     "env": {"platform_turn": 0.2, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1},

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 #: Two seeds, 6 sessions of 4 short trials, experts after session 5: the whole sweep in ~20 s.
 TINY_ABLATION = {
     "seeds": 2, "sessions": 6, "trials_per_session": 4, "batch": 2, "expert_after": 5, "expert_sessions": 1,
-    "activity_downsample": 1,
+    "activity_downsample": 1, "eval_trials": 2,
     "train": {"agent": dict(SMALL_AGENT),
               "pretraining": {"demonstrations": 2, "updates": 2, "critic_warmup_batches": 1},
               "env": {"platform_turn": 0.2, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1}},

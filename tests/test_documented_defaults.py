@@ -113,7 +113,8 @@ def test_documented_joint_angles_are_limb_joints_in_order():
     assert documented == [name.removesuffix("_R").split("_")[-1] for name in LIMB_JOINTS]
 
 
-TIMING_KWARGS = ("platform_turn", "cue_time", "tone_duration", "response_window", "post_outcome")
+TIMING_KWARGS = ("platform_turn", "cue_time", "tone_duration", "response_window", "post_outcome",
+                 "cue_jitter")
 REWARD_KWARGS = {"success_reward": "success", "approach_weight": "approach",
                  "grasp_weight": "grasp", "retrieve_weight": "retrieve",
                  "effort_weight": "effort"}
@@ -183,7 +184,8 @@ def test_physics_timestep_limit_claim():
 def test_documented_info_keys_and_events(env):
     _, info = env.reset(seed=0)
     _, _, _, _, step_info = env.step(np.zeros(len(MUSCLES), np.float32))
-    for name in ("time", "phase", "outcome", "is_success", "events", "held", "physics_diverged"):
+    for name in ("time", "phase", "outcome", "is_success", "events", "held", "physics_diverged",
+                 "cue_time", "lift_before_cue"):
         assert f"``{name}``" in DOC
         assert name in info and name in step_info
     events = re.search(r"events\s+are ``cue``, ``lift``.*?``grab``.*?``at_mouth`` and ``outcome``",

@@ -81,6 +81,7 @@ class _EarlyCueView:
     def __init__(self, env: MousePelletReachEnv, cue_time: float):
         self._env = env
         self.timing = TrialTiming(cue_time=cue_time)
+        self.cue_time = cue_time  # the trial's cue, which the controller waits for
 
     def __getattr__(self, name):
         return getattr(self._env, name)

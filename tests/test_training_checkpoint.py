@@ -201,3 +201,24 @@ def test_a_fork_may_change_only_the_silencing_schedules(run, tmp_path):
     other = tiny_config(tmp_path / "other", agent={"policy_lr": 1e-2})
     with pytest.raises(CheckpointError, match="agent.policy_lr"):
         Trainer(other, fork_from=parent)
+
+
+@pytest.mark.parametrize(("version", "words"), [
+    (1, ["format 1", "predates dopareach's learning v2", "(format 2)", "re-run"]),
+    (99, ["format 99", "cannot read"]),
+])
+def test_checkpoint_of_another_format_is_refused_saying_which(run, tmp_path, version, words):
+    out, config, _ = run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    path = copy / "checkpoints" / "episode_000008.pt"
+    torch.save({**torch.load(path, weights_only=True), "format": version}, path)
+    fresh = fresh_run(config)
+    before = snapshot(fresh)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path, fresh, config.as_dict())
+    for word in [str(path), *words]:
+        assert word in str(caught.value), (word, str(caught.value))
+    assert_same(before, snapshot(fresh))
+    with pytest.raises(CheckpointError, match="format"):
+        Trainer(tiny_config(copy), resume=True)

@@ -83,7 +83,7 @@ def test_main_reports_non_finite_weights_in_one_line(tmp_path, monkeypatch, caps
               str(out), "--set", "agent.n_cortex=32", "--set", "agent.n_thalamus=16",
               "--set", "agent.critic_hidden=16", "--set", "pretraining.demonstrations=2",
               "--set", "pretraining.updates=2", "--set", "pretraining.critic_warmup_batches=1",
-              "--set", "env.response_window=0.3"])
+              "--set", "env.response_window=0.3", "--set", "protocol.eval_trials=2"])
     assert caught.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: the batch of episodes 0-1") and "cortex.thalamocortical" in err[-1]

@@ -1,8 +1,10 @@
 """Exact resume: a run killed with SIGKILL and resumed with --resume writes exactly what an uninterrupted
-run writes (every episodes.csv row, every recorded array); resume continues up to the configured length."""
+run writes (every episodes.csv and evaluation.csv row, every recorded array); resume continues up to the
+configured length."""
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -15,6 +17,7 @@ import pytest
 import torch
 import yaml
 from small_setups import TINY_RUN, tiny_config
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import training.train as train_module
 from training.train import Trainer, parse_args
@@ -46,9 +49,10 @@ def resume(*argv: str) -> None:
 
 
 def assert_same_outputs(a: Path, b: Path) -> None:
-    """Byte-identical episodes.csv, identical activity arrays and final networks."""
-    assert (b / "episodes.csv").read_text() == (a / "episodes.csv").read_text()
-    assert (b / "episodes.csv").read_bytes() == (a / "episodes.csv").read_bytes()
+    """Byte-identical episodes.csv and evaluation.csv, identical activity arrays and final networks."""
+    for name in ("episodes.csv", "evaluation.csv"):
+        assert (b / name).read_text() == (a / name).read_text(), name
+        assert (b / name).read_bytes() == (a / name).read_bytes(), name
     files = sorted(p.name for p in (a / "activity").iterdir())
     assert sorted(p.name for p in (b / "activity").iterdir()) == files
     for name in files:
@@ -101,8 +105,38 @@ def test_resume_with_more_sessions_continues_to_the_new_length(reference, tiny_y
     config, _ = parse_args(["--config", str(tiny_yaml), "--out", str(out), "--sessions", "1"])
     Trainer(config).train(progress=False)
     assert len((out / "episodes.csv").read_text().splitlines()) == 1 + 4
+    # noise on after what was the last session: a 2-session run has no such row, and drops it
+    assert evaluation_rows(out) == [("0", "off"), ("0", "on"), ("4", "off"), ("4", "on")]
     resume("--config", str(tiny_yaml), "--out", str(out), "--sessions", "2", "--resume")
     assert_same_outputs(reference, out)
+
+
+def test_resume_with_fewer_sessions_adds_the_last_sessions_noise_on_evaluation(tiny_yaml, tmp_path):
+    one, stopped = tmp_path / "one", tmp_path / "stopped"
+    config, _ = parse_args(["--config", str(tiny_yaml), "--out", str(one), "--sessions", "1"])
+    Trainer(config).train(progress=False)
+
+    class AtBoundary(_InterruptedAt):
+        stop_at = 4
+
+    with pytest.raises(KeyboardInterrupt):
+        AtBoundary(tiny_config(stopped)).train(progress=False)  # 2 sessions, stopped after the first
+    assert evaluation_rows(stopped) == [("0", "off"), ("0", "on"), ("4", "off")]
+    resume("--config", str(tiny_yaml), "--out", str(stopped), "--sessions", "1", "--resume")
+    for name in ("episodes.csv", "evaluation.csv"):
+        assert (stopped / name).read_bytes() == (one / name).read_bytes(), name
+
+
+def evaluation_rows(out: Path) -> list[tuple[str, str]]:
+    with open(out / "evaluation.csv", newline="") as f:
+        return [(r["episode"], r["noise"]) for r in csv.DictReader(f)]
+
+
+def scalars(out: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of a TensorBoard scalar, as TensorBoard shows it (purged events left out)."""
+    acc = EventAccumulator(str(out / "tb"), size_guidance={"scalars": 0})
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
 
 
 def test_resume_of_a_finished_run_changes_nothing(reference, tmp_path):
@@ -140,8 +174,16 @@ def test_resume_after_ctrl_c_mid_session_keeps_all_activity(reference, tmp_path)
         _InterruptedAt(tiny_config(out)).train(progress=False)  # checkpoint 6 written, session 2 half done
     Trainer(tiny_config(out), resume=True).train(progress=False)
     assert (out / "episodes.csv").read_bytes() == (reference / "episodes.csv").read_bytes()
+    assert (out / "evaluation.csv").read_bytes() == (reference / "evaluation.csv").read_bytes()
     episodes = np.load(out / "activity" / "session_02.npz")["episode"]
     assert np.array_equal(episodes, [4, 5, 6, 7]), f"session_02.npz holds episodes {episodes}"
+    # TensorBoard keeps what was logged up to the checkpoint (the batch ending at 6 included), once;
+    # the session resumed midway gets its rates over all its trials
+    assert [step for step, _ in scalars(out, "behaviour/return")] == [2, 4, 6, 8]
+    for tag in ("behaviour/return", "behaviour/success_rate_rolling", "eval/success_noise_off",
+                "eval/success_noise_on", "behaviour/success_rate_session",
+                "behaviour/precue_lift_rate_session"):
+        assert scalars(out, tag) == scalars(reference, tag), tag
 
 
 # A kill during a part-file write leaves session_NN.part_EEEEEE.tmp.npz: resume must ignore it.
@@ -157,6 +199,8 @@ def test_resume_ignores_a_half_written_part_file(reference, tmp_path):
     (out / "activity" / "session_02.part_000004.tmp.npz").write_bytes(b"PK\x03\x04 half written")
     Trainer(tiny_config(out), resume=True).train(progress=False)
     assert_same_outputs(reference, out)
+    # the evaluation at 4 kept, not repeated
+    assert [step for step, _ in scalars(out, "eval/success_noise_off")] == [0, 4, 8]
 
 
 # A kill just before a session's boundary checkpoint: the session's parts must survive for resume.
@@ -174,7 +218,9 @@ def test_resume_after_kill_between_session_merge_and_checkpoint(reference, tmp_p
         Trainer(tiny_config(out)).train(progress=False)
     monkeypatch.setattr(train_module, "save_checkpoint", save)
     assert train_module.newest_checkpoint(out / "checkpoints").name == "episode_000002.pt"
+    assert evaluation_rows(out) == [("0", "off"), ("0", "on"), ("4", "off")]  # before the checkpoint
     Trainer(tiny_config(out), resume=True).train(progress=False)
     assert (out / "episodes.csv").read_bytes() == (reference / "episodes.csv").read_bytes()
+    assert (out / "evaluation.csv").read_bytes() == (reference / "evaluation.csv").read_bytes()
     episodes = np.load(out / "activity" / "session_01.npz")["episode"]
     assert np.array_equal(episodes, [0, 1, 2, 3]), f"session_01.npz holds episodes {episodes}"

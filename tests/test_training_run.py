@@ -22,7 +22,8 @@ SHORT_TRIALS = {"platform_turn": 0.04, "cue_time": 0.04, "tone_duration": 0.04, 
 
 SCALARS = ("behaviour/success_rate_rolling", "behaviour/success_rate_session", "behaviour/return",
            "dopamine/delta_mean", "dopamine/dopamine_mean", "dopamine/gain", "plasticity/update_norm",
-           "plasticity/recurrent", "plasticity/thalamocortical", "plasticity/readout", "critic/value_mean")
+           "plasticity/recurrent", "plasticity/thalamocortical", "plasticity/readout", "critic/value_mean",
+           "behaviour/precue_lift_rate_session", "eval/success_noise_off", "eval/success_noise_on")
 
 
 def tiny_config(out: Path, **sections: dict) -> TrainConfig:
@@ -65,6 +66,9 @@ def test_tensorboard(run):
     assert not missing, f"missing scalars {missing}; have {tags['scalars']}"
     assert [e.step for e in acc.Scalars("behaviour/return")] == [2, 4, 6, 8]
     assert [e.step for e in acc.Scalars("behaviour/success_rate_session")] == [1, 2]
+    assert [e.step for e in acc.Scalars("behaviour/precue_lift_rate_session")] == [1, 2]
+    assert [e.step for e in acc.Scalars("eval/success_noise_off")] == [0, 4, 8]  # step: trials completed
+    assert [e.step for e in acc.Scalars("eval/success_noise_on")] == [0, 8]
     assert [e.value for e in acc.Scalars("dopamine/gain")] == [1.0] * 4
     assert all(np.isfinite(e.value) for t in SCALARS for e in acc.Scalars(t))
     assert "dopamine/delta" in tags["histograms"]
@@ -87,7 +91,7 @@ def test_episodes_csv(run):
     assert {r["dopamine_gain"] for r in rows} == {"1"}
     assert {r["thalamus_on"] for r in rows} == {"1"}
     for r in rows:
-        assert r["success"] in ("0", "1")
+        assert r["success"] in ("0", "1") and r["precue_lift"] in ("0", "1")
         assert int(r["steps"]) > 0
         assert np.isfinite(float(r["return"])) and np.isfinite(float(r["cortical_update_norm"]))
         assert float(r["mean_dopamine"]) == pytest.approx(float(r["mean_delta"]), rel=1e-5, abs=1e-12)

@@ -75,6 +75,9 @@ class AblationConfig:
         expert_after: the expert conditions fork from ``intact`` after this session.
         expert_sessions: sessions the expert manipulations last (compared with ``intact``'s same sessions).
         activity_downsample: control steps per recorded activity sample (2: 40 ms, about an imaging frame).
+        eval_trials: held-out trials of each evaluation of each run (``evaluation.csv``: noise off before
+            session 1 and after every session); 64, the fewest that still give a success rate to about
+            +-0.06 (one s.e. at 0.5), because a sweep evaluates 50 runs.
         train: overrides of the training config's sections (``agent``, ``pretraining``, ``env``), as in
             ``training.train``'s YAML files.
     """
@@ -88,11 +91,12 @@ class AblationConfig:
     expert_after: int = 7
     expert_sessions: int = 2
     activity_downsample: int = 2
+    eval_trials: int = 64
     train: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("seeds", "sessions", "trials_per_session", "batch", "expert_after",
-                     "expert_sessions", "activity_downsample"):
+                     "expert_sessions", "activity_downsample", "eval_trials"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ablation.{name}={getattr(self, name)} must be >= 1")
         if self.first_seed < 0:
@@ -129,7 +133,7 @@ class AblationConfig:
         """The training config of one run (no videos; checkpoints at session boundaries only)."""
         overrides = merge(self.train, {
             "protocol": {"sessions": self.sessions, "trials_per_session": self.trials_per_session,
-                         "batch": self.batch, "seed": seed, **protocol},
+                         "batch": self.batch, "seed": seed, "eval_trials": self.eval_trials, **protocol},
             "output": {"out": out, "video": False, "checkpoint_every": 0, "histograms": False,
                        "activity_downsample": self.activity_downsample},
         })

@@ -8,6 +8,9 @@ state dict of every dopamine-gated weight (thalamocortical, recurrent, read-out)
 
 Writes go to a temporary file that is renamed into place, so a kill never leaves a half-written
 checkpoint under the final name.
+
+Format 2 is dopareach's learning v2 (runs that also write ``evaluation.csv``); a format-1 checkpoint,
+from a run that predates it, is refused with a message saying so, never misread.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import torch
 
 from training.protocol import Run
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _NAME = re.compile(r"^episode_(\d{6})\.pt$")
 
 
@@ -103,7 +106,8 @@ def load_checkpoint(path: Path, run: Run, config: dict, may_differ: frozenset[st
     ``{"da_block", "thalamus_block"}``.
 
     Raises:
-        CheckpointError: if the file is unreadable, not a dopareach checkpoint, or was written by a
+        CheckpointError: if the file is unreadable, not a dopareach checkpoint, of another format (a
+            format-1 checkpoint predates learning v2, and the message says so) or was written by a
             run whose configuration differs (the differing fields are named); these checks come
             before anything in ``run`` is changed.
     """
@@ -111,8 +115,13 @@ def load_checkpoint(path: Path, run: Run, config: dict, may_differ: frozenset[st
         state = torch.load(path, weights_only=True)
     except Exception as error:  # torch raises several types for truncated or foreign files
         raise CheckpointError(f"checkpoint {path} is unreadable (corrupt or truncated?): {error}") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} is not a dopareach checkpoint of format {FORMAT_VERSION}")
+    version = state.get("format") if isinstance(state, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{path} is not a dopareach checkpoint (it has no format number)")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(_old_format(path, version) if version in _OLD_FORMATS else
+                              f"checkpoint {path} has format {version}, which this version of "
+                              f"dopareach (format {FORMAT_VERSION}) cannot read")
     saved = state.get("config", {})
     differences = [f"{section}.{key}: checkpoint {saved.get(section, {}).get(key)!r}, now {value!r}"
                    for section, values in config.items() if section != "output"
@@ -137,6 +146,16 @@ def load_checkpoint(path: Path, run: Run, config: dict, may_differ: frozenset[st
         raise CheckpointError(f"checkpoint {path} does not match this network: {error}") from None
     run.episode = int(state["episode"])
     run.pretraining_figures = dict(state["pretraining_figures"])
+
+
+#: Formats of earlier versions, refused with a message saying what they predate.
+_OLD_FORMATS = (1,)
+
+
+def _old_format(path: Path, version: int) -> str:
+    return (f"{path}: checkpoint format {version} predates dopareach's learning v2 "
+            f"(format {FORMAT_VERSION}): re-run the training with this version "
+            f"(python -m training.train --out NEW_FOLDER) to resume or evaluate it")
 
 
 #: Fields that may differ on resume: the run's length (resume continues "up to the configured

@@ -29,7 +29,7 @@ import yaml
 
 from agents.config import AgentConfig
 from agents.pretraining import PretrainingConfig
-from reach_env import TrialTiming
+from reach_env import ENV_ID, ENV_KWARGS, TrialTiming
 from training.protocol import ProtocolConfig
 
 
@@ -78,8 +78,15 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """The trial timeline of ``MousePelletReach-v0`` (seconds; see :class:`reach_env.TrialTiming`)."""
+    """The task version and its trial timeline (seconds; see :class:`reach_env.TrialTiming`).
 
+    Attributes:
+        env_id: the registered task version (:data:`reach_env.ENV_KWARGS`): ``MousePelletReach-v0``
+            (trials that barely differ) or ``MousePelletReach-v1`` (pellet position, posture and cue
+            time vary as in the lab). The timing fields below override the version's.
+    """
+
+    env_id: str = ENV_ID
     platform_turn: float = TrialTiming.platform_turn
     cue_time: float = TrialTiming.cue_time
     tone_duration: float = TrialTiming.tone_duration
@@ -87,10 +94,23 @@ class EnvConfig:
     post_outcome: float = TrialTiming.post_outcome
 
     def __post_init__(self) -> None:
+        if self.env_id not in ENV_KWARGS:
+            raise ValueError(f"env.env_id={self.env_id!r} is not a task version; known: "
+                             f"{', '.join(sorted(ENV_KWARGS))}")
+        timing_fields = {f.name for f in dataclasses.fields(TrialTiming)}
+        registered = {k: v for k, v in ENV_KWARGS[self.env_id].items() if k in timing_fields}
         try:
-            TrialTiming(**dataclasses.asdict(self))
+            TrialTiming(**{**registered, **self.timing()})
         except ValueError as error:
             raise ValueError(f"env: {error}") from None
+
+    def timing(self) -> dict[str, float]:
+        """The timing fields, as constructor arguments of the env."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "env_id"}
+
+    def make_kwargs(self) -> dict[str, Any]:
+        """Arguments of :func:`training.protocol.build_run` for this section: the version and its timing."""
+        return {"env_id": self.env_id, **self.timing()}
 
 
 SECTIONS: dict[str, type] = {"protocol": ProtocolConfig, "agent": AgentConfig,

@@ -4,6 +4,11 @@
 (the shaping that precedes imaging), then runs ``sessions x trials_per_session`` trials in batches that
 never straddle a session, and hands every batch to the caller's callback (logging, recording,
 checkpoints). Every random source derives from ``ProtocolConfig.seed``.
+
+``evaluate`` measures the success rate of a run's current network on held-out trials: env seeds that
+the protocol never uses (``ProtocolConfig.eval_seed``), the same ones at every evaluation, without
+learning, with the exploration noise off or on. It leaves the run exactly as it found it: no weight,
+optimiser state or random generator the protocol draws from changes.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from agents.config import AgentConfig
 from agents.dopamine import DopamineChannel, SilencingSchedule
 from agents.pretraining import PretrainingConfig, pretrain
 from agents.three_factor import BatchRecord, ThreeFactorLearner
-from reach_env import MousePelletReachEnv
+from reach_env import ENV_ID, MousePelletReachEnv, make_env
+
+#: Evaluation seeds of protocol seed s start at (s + 1) * _EVAL_SEED_STRIDE (see ProtocolConfig.eval_seed).
+_EVAL_SEED_STRIDE = 2**64
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,10 @@ class ProtocolConfig:
         thalamus_block: thalamic-input silencing, same form.
         seed: seeds the network, the exploration noise, the env resets and pre-training.
         torch_threads: intra-op threads for torch (1 is fastest for these small networks).
+        eval_trials: held-out trials of every evaluation (``evaluation.csv``): the env seeds
+            ``eval_seed(0) .. eval_seed(eval_trials - 1)``, the same at every evaluation.
+        eval_noise_on_every_session: also evaluate with exploration noise after every session (by
+            default only before session 1 and after the last; noise off is evaluated at all of them).
     """
 
     sessions: int = 7
@@ -48,9 +60,11 @@ class ProtocolConfig:
     thalamus_block: str = ""
     seed: int = 0
     torch_threads: int = 1
+    eval_trials: int = 128
+    eval_noise_on_every_session: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("sessions", "trials_per_session", "batch", "torch_threads"):
+        for name in ("sessions", "trials_per_session", "batch", "torch_threads", "eval_trials"):
             if getattr(self, name) < 1:
                 raise ValueError(f"protocol.{name}={getattr(self, name)} must be >= 1")
         if self.seed < 0:
@@ -81,6 +95,35 @@ class ProtocolConfig:
     def env_seed(self, episode: int) -> int:
         """Seed of the env reset of protocol episode ``episode``."""
         return self.seed * 10_000_000 + episode
+
+    def eval_seed(self, trial: int) -> int:
+        """Seed of the env reset of held-out evaluation trial ``trial`` (0-based).
+
+        ``(seed + 1) * 2**64 + trial``: at least ``2**64``, above every seed the protocol uses
+        (:meth:`env_seed`, the critic warm-up's ``seed * 10_000_000 + 9_000_000 + k`` and the
+        demonstrations' ``seed * 100_000 + i``, all below ``(seed + 1) * 10_000_000`` for any
+        protocol shorter than 9 million trials), so no evaluation trial ever repeats a trial the
+        network trained on; and each seed has its own evaluation set. (Gymnasium seeds envs through
+        NumPy's ``SeedSequence``, which takes integers of any size.)
+        """
+        if trial < 0:
+            raise ValueError(f"evaluation trial {trial} must be >= 0")
+        return (self.seed + 1) * _EVAL_SEED_STRIDE + trial
+
+    @property
+    def eval_noise_seed(self) -> int:
+        """Seed of the exploration noise of evaluations with noise on: its own generator, seeded
+        afresh at every evaluation, never the learner's (``seed``; this one differs from it by
+        ``2**63`` modulo ``2**64``)."""
+        return (self.seed + 2**63) % 2**64
+
+    def evaluations_after(self, session: int) -> tuple[str, ...]:
+        """Noise conditions (``"off"``, ``"on"``) evaluated once ``session`` sessions are complete
+        (0: before session 1, after the shaping): noise off always; noise on before session 1,
+        after the last session and, with ``eval_noise_on_every_session``, after every session."""
+        if session == 0 or session == self.sessions or self.eval_noise_on_every_session:
+            return ("off", "on")
+        return ("off",)
 
 
 class NonFiniteWeightsError(RuntimeError):
@@ -119,13 +162,14 @@ def seed_everything(seed: int) -> None:
 
 
 def build_run(config: ProtocolConfig, agent: AgentConfig | None = None,
-              pretraining: PretrainingConfig | None = None, **env_kwargs) -> Run:
-    """Construct envs, circuit and learner for ``config`` (no training yet)."""
+              pretraining: PretrainingConfig | None = None, env_id: str = ENV_ID, **env_kwargs) -> Run:
+    """Construct envs (task version ``env_id``, its registered arguments updated with ``env_kwargs``),
+    circuit and learner for ``config`` (no training yet)."""
     agent = agent or AgentConfig()
     pretraining = pretraining or PretrainingConfig()
     torch.set_num_threads(config.torch_threads)
     seed_everything(config.seed)
-    envs = [MousePelletReachEnv(**env_kwargs) for _ in range(config.batch)]
+    envs = [make_env(env_id, **env_kwargs) for _ in range(config.batch)]
     circuit = CorticalCircuit(agent, envs[0].control_timestep, seed=config.seed)
     learner = ThreeFactorLearner(circuit, agent, DopamineChannel(config.dopamine_schedule()),
                                  config.thalamus_schedule(), seed=config.seed)
@@ -163,6 +207,63 @@ def run_protocol(run: Run, on_batch: Callable[[Run, BatchRecord, list[int]], Non
         run.episode += size
         if on_batch is not None:
             on_batch(run, record, [config.session_of(e) for e in episodes])
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The outcome of one evaluation: ``successes`` of ``trials`` held-out trials, noise off or on."""
+
+    noise: str
+    trials: int
+    successes: int
+
+    @property
+    def success(self) -> float:
+        return self.successes / self.trials
+
+
+def evaluate(run: Run, noise: str = "off", trials: int | None = None) -> Evaluation:
+    """Success of ``run``'s current network on held-out trials, leaving ``run`` unchanged.
+
+    The trials reset with ``run.config.eval_seed(0) .. eval_seed(trials - 1)`` (the same at every
+    evaluation) and run in batches of ``run.config.batch`` through ``run.envs``, without learning and
+    with the thalamus intact (episode -1, outside every silencing schedule). With ``noise="on"`` the
+    cortex acts with its exploration noise, drawn from a generator seeded with
+    ``run.config.eval_noise_seed`` afresh at every evaluation, never from the learner's; with
+    ``"off"`` it acts with its mean excitation. The learner's generator and the global Python, NumPy
+    and torch generators are restored afterwards, so evaluating changes nothing that the protocol
+    draws from.
+
+    Args:
+        run: a built (and possibly trained or restored) run.
+        noise: ``"off"`` or ``"on"``.
+        trials: held-out trials (default ``run.config.eval_trials``).
+    """
+    if noise not in ("off", "on"):
+        raise ValueError(f"noise={noise!r} must be 'off' or 'on'")
+    config, learner = run.config, run.learner
+    count = config.eval_trials if trials is None else trials
+    if count < 1:
+        raise ValueError(f"evaluation trials={count} must be >= 1")
+    saved_generator = learner.generator
+    python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002 - restored
+    torch_state = torch.get_rng_state()
+    learner.generator = torch.Generator().manual_seed(config.eval_noise_seed)
+    successes = 0
+    try:
+        with torch.no_grad():
+            for first in range(0, count, config.batch):
+                size = min(config.batch, count - first)
+                record = learner.run_trials(run.envs[:size], [-1] * size,
+                                            [config.eval_seed(k) for k in range(first, first + size)],
+                                            learn=False, explore=noise == "on")
+                successes += sum(bool(s.success) for s in record.summaries)
+    finally:
+        learner.generator = saved_generator
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
+        torch.set_rng_state(torch_state)
+    return Evaluation(noise, count, successes)
 
 
 def success_by_session(records: list[tuple[int, bool]], sessions: int) -> list[float]:

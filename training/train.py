@@ -1,15 +1,25 @@
 """Train the dopamine-gated cortical agent through the lab's protocol, watched in TensorBoard.
 
 ``python -m training.train --out runs/demo --sessions 7 --da-block 2-4`` pre-trains (the shaping
-before imaging), then runs the sessions. The run folder gets ``tb/`` (TensorBoard), ``episodes.csv``
-(one row per trial), ``activity/session_NN.npz`` (recorded unit activity), ``checkpoints/``,
-``videos/`` and ``config.yaml``. ``--resume`` continues from the newest checkpoint in ``--out``.
+before imaging), then runs the sessions. The run folder gets:
+
+- ``tb/``: TensorBoard scalars (``behaviour/``, ``dopamine/``, ``plasticity/``, ``critic/``,
+  ``pretraining/``, ``eval/``), histograms, the hyperparameters and the filmed trials;
+- ``episodes.csv``: one row per trial (:data:`EPISODE_COLUMNS`; ``precue_lift`` is 1 when the paw
+  lifted at or before the cue onset, the lab's early error, see :func:`precue_lift`);
+- ``evaluation.csv``: one row per evaluation of the network on held-out trials
+  (:data:`EVALUATION_COLUMNS`): noise off before session 1 and after every session, noise on before
+  session 1 and after the last (see :func:`training.protocol.evaluate`);
+- ``activity/session_NN.npz``: recorded unit activity;
+- ``checkpoints/episode_NNNNNN.pt``, ``videos/`` and ``config.yaml``.
+
+``--resume`` continues from the newest checkpoint in ``--out``; every file then holds exactly what an
+uninterrupted run writes. ``python -m training.evaluate RUN_DIR`` evaluates a run's checkpoints again.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import math
 import sys
 import time
@@ -19,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.recording import ActivityRecorder
-from agents.three_factor import BatchRecord
+from agents.three_factor import BatchRecord, TrialSummary
 from training.checkpoint import CheckpointError, load_checkpoint, newest_checkpoint, save_checkpoint
 from training.config import (
     SECTIONS,
@@ -32,12 +42,53 @@ from training.config import (
     load_yaml,
     merge,
 )
-from training.protocol import NonFiniteWeightsError, Run, build_run, run_protocol
+from training.protocol import (
+    Evaluation,
+    NonFiniteWeightsError,
+    ProtocolConfig,
+    Run,
+    build_run,
+    evaluate,
+    run_protocol,
+)
 
-#: Columns of episodes.csv, in order.
+#: Columns of episodes.csv, in order (new columns are added at the end: readers go by name).
 EPISODE_COLUMNS = ("episode", "session", "success", "return", "outcome", "steps", "cue_time",
                    "lift_time", "grab_time", "at_mouth_time", "outcome_time", "mean_delta",
-                   "mean_dopamine", "dopamine_gain", "thalamus_on", "cortical_update_norm")
+                   "mean_dopamine", "dopamine_gain", "thalamus_on", "cortical_update_norm", "precue_lift")
+
+#: Columns of evaluation.csv: ``episode`` = trials completed when evaluated, ``session`` = sessions
+#: completed (0: before session 1, after the shaping), ``noise`` = ``off`` or ``on``, ``success`` =
+#: ``successes / trials``, unrounded.
+EVALUATION_COLUMNS = ("episode", "session", "noise", "trials", "successes", "success")
+
+
+def precue_lift(events: dict[str, float]) -> bool:
+    """Whether the paw lifted before the cue (an early error in the lab's task), from a trial's event
+    times (s; NaN: did not happen).
+
+    The env records the trial's first lift whenever it happens, also before the tone, and counts a
+    lift as pre-cue (its ``info["lift_before_cue"]``) when it comes at or before the cue onset: the
+    control step that ends at the onset began before the tone could be heard. So: a lift time at or
+    before the cue's time, or a lift in a trial that ended before its cue. An explicit
+    ``lift_before_cue`` or ``precue_lift`` entry (a bool, or a time that is NaN if none) wins.
+    """
+    for key in ("lift_before_cue", "precue_lift"):
+        if key in events:
+            value = events[key]
+            if isinstance(value, bool | np.bool_):
+                return bool(value)
+            return value is not None and not math.isnan(value)
+    lift, cue = events.get("lift", math.nan), events.get("cue", math.nan)
+    if math.isnan(lift):
+        return False
+    return math.isnan(cue) or lift <= cue
+
+
+def _precue_lift(summary: TrialSummary) -> bool:
+    """A trial's pre-cue lift: the env's own flag if the summary carries it, else from event times."""
+    flag = getattr(summary, "lift_before_cue", None)
+    return bool(flag) if flag is not None else precue_lift(summary.events)
 
 
 class EpisodeLog:
@@ -50,6 +101,8 @@ class EpisodeLog:
             with open(path, newline="") as f:
                 rows = [r for r in csv.reader(f)][1:]
             rows = [r for r in rows if r and int(r[0]) < resume_from]
+        #: The rows kept from before ``resume_from``, as ``{column: value}``.
+        self.kept = [dict(zip(EPISODE_COLUMNS, r, strict=False)) for r in rows]
         self._file = open(path, "w", newline="")  # noqa: SIM115 - kept open for the whole run
         self._writer = csv.writer(self._file)
         self._writer.writerow(EPISODE_COLUMNS)
@@ -64,8 +117,42 @@ class EpisodeLog:
                 summary.episode, session, int(summary.success), f"{summary.ret:.6f}", summary.outcome,
                 summary.steps, *(_fmt(e[k]) for k in ("cue", "lift", "grab", "at_mouth", "outcome")),
                 f"{summary.mean_delta:.6g}", f"{summary.mean_dopamine:.6g}", f"{summary.dopamine_gain:g}",
-                int(summary.thalamus_gain > 0), f"{norm:.6g}"])
+                int(summary.thalamus_gain > 0), f"{norm:.6g}", int(_precue_lift(summary))])
         self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class EvaluationLog:
+    """``evaluation.csv``, a row per evaluation. On resume it keeps the rows an uninterrupted run of
+    the current config has written by the checkpoint's episode (``resume_from``): those evaluated at
+    or before it that the config schedules (:meth:`ProtocolConfig.evaluations_after`); the others, a
+    killed run's evaluations past its checkpoint or a finished run's noise-on row after what was its
+    last session, are dropped. ``done`` holds the ``(episode, noise)`` pairs it has."""
+
+    def __init__(self, path: Path, resume_from: int | None, protocol: ProtocolConfig):
+        self.path = path
+        rows = []
+        if resume_from is not None and path.exists():
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            rows = [[r[c] for c in EVALUATION_COLUMNS] for r in rows
+                    if int(r["episode"]) <= resume_from
+                    and int(r["episode"]) == int(r["session"]) * protocol.trials_per_session
+                    and r["noise"] in protocol.evaluations_after(int(r["session"]))]
+        self._file = open(path, "w", newline="")  # noqa: SIM115 - kept open for the whole run
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(EVALUATION_COLUMNS)
+        self._writer.writerows(rows)
+        self._file.flush()
+        self.done = {(int(r[0]), r[2]) for r in rows}
+
+    def add(self, episode: int, session: int, result: Evaluation) -> None:
+        self._writer.writerow([episode, session, result.noise, result.trials, result.successes,
+                               repr(result.success)])
+        self._file.flush()
+        self.done.add((episode, result.noise))
 
     def close(self) -> None:
         self._file.close()
@@ -102,7 +189,7 @@ class Trainer:
         self.run: Run = build_run(config.protocol, config.agent, config.pretraining,
                                   render_mode="rgb_array" if video.video else None,
                                   width=video.video_width, height=video.video_height,
-                                  **dataclasses.asdict(config.env))
+                                  **config.env.make_kwargs())
         self.run.film_stride = video.video_stride
         self.resumed_from: int | None = None
         self.forked = False
@@ -128,13 +215,18 @@ class Trainer:
 
         config, run = self.config, self.run
         protocol = config.protocol
-        self.tb = SummaryWriter(str(self.out / "tb"), purge_step=self.resumed_from)
+        # Events logged at or before the checkpoint's episode are kept (the last batch's scalars and
+        # the evaluation at that episode are not repeated); later ones are purged and logged again.
+        self.tb = SummaryWriter(str(self.out / "tb"),
+                                purge_step=None if self.resumed_from is None else self.resumed_from + 1)
         self.episodes = EpisodeLog(self.out / "episodes.csv", self.resumed_from)
+        self.evaluations = EvaluationLog(self.out / "evaluation.csv", self.resumed_from, protocol)
         self.recorder = (ActivityRecorder(self.out / "activity", run.envs[0].max_steps,
                                           run.envs[0].control_timestep, config.output.activity_downsample)
                          if config.output.record_activity else None)
         self.videos = (VideoWriter(run.envs[0].metadata["render_fps"] / config.output.video_stride)
                        if config.output.video else None)
+        self._resume_statistics()
         self.bar = tqdm(total=protocol.total_trials, initial=run.episode, unit="trial", disable=not progress)
         self._started = time.perf_counter()
         try:
@@ -142,11 +234,17 @@ class Trainer:
                 self._log_hyperparameters()
                 run_protocol(run, pretrain_first=True, progress=progress, stop_at=0)
                 self._log_pretraining()
+                self._evaluate()
                 save_checkpoint(run, self.checkpoints, config.as_dict())
             elif self.forked:
                 # The fork's own copy of its starting state: it resumes from there, and the
                 # analyses find the weights of its first session in its own folder.
+                self._evaluate()
                 save_checkpoint(run, self.checkpoints, config.as_dict())
+            else:
+                # Whatever the config schedules at the checkpoint and is missing (a run resumed with
+                # fewer sessions ends here: its last session's noise-on evaluation).
+                self._evaluate()
             if self.recorder is not None and self.resumed_from is not None:
                 self.recorder.resume_at(self.resumed_from, protocol.trials_per_session)
             self._film_next_batch()
@@ -158,10 +256,23 @@ class Trainer:
         finally:
             self.bar.close()
             self.episodes.close()
+            self.evaluations.close()
             if self.videos is not None:
                 self.videos.close()
             self.tb.close()
         return self.out
+
+    def _resume_statistics(self) -> None:
+        """On resume, the rolling success window and the current session's success and pre-cue lift
+        rates start from the trials already logged, as in an uninterrupted run (the delta and DA
+        histograms of a session resumed midway hold only the trials after the checkpoint)."""
+        kept = self.episodes.kept
+        self._successes = [r["success"] == "1" for r in kept]
+        if self.resumed_from is not None and self.resumed_from % self.config.protocol.trials_per_session:
+            session = str(self.config.protocol.session_of(self.resumed_from))
+            current = [r for r in kept if r["session"] == session]
+            self._session_stats["success"] = [float(r["success"]) for r in current]
+            self._session_stats["precue_lift"] = [float(r.get("precue_lift") or 0) for r in current]
 
     def _film_next_batch(self) -> None:
         """Choose which trials of the coming batch to film (first and last of a session)."""
@@ -186,7 +297,7 @@ class Trainer:
             self.recorder.add(record, sessions)
         self._log_batch(record, sessions)
         for b, frames in record.frames.items():
-            self._write_video(record.summaries[b].episode, sessions[b], frames)
+            self._write_video(run.envs[b], record.summaries[b].episode, sessions[b], frames)
         self.bar.update(len(record.summaries))
         recent = self._successes[-config.output.rolling_window:]
         rate = (run.episode - (self.resumed_from or 0)) / (time.perf_counter() - self._started)
@@ -195,6 +306,8 @@ class Trainer:
         session_done = run.episode % protocol.trials_per_session == 0
         if session_done:
             self._log_session(sessions[-1])
+            # Before the boundary's checkpoint: a run resumed from it has its evaluation already.
+            self._evaluate()
         every = config.output.checkpoint_every
         batch_start = run.episode - len(record.summaries)
         crossed = every and run.episode // every > batch_start // every
@@ -207,6 +320,22 @@ class Trainer:
         self._film_next_batch()
 
     # --- logging -----------------------------------------------------------------------------------
+
+    def _evaluate(self) -> None:
+        """Evaluate the network on the held-out trials if ``run.episode`` ends a session (or is 0),
+        in each noise condition the protocol schedules there that evaluation.csv does not hold yet;
+        log to evaluation.csv and TensorBoard (``eval/success_noise_off|on``, step = trials completed)."""
+        run, protocol = self.run, self.config.protocol
+        if run.episode % protocol.trials_per_session:
+            return  # a fork or resume from a checkpoint within a session: evaluations follow session ends
+        session = run.episode // protocol.trials_per_session
+        for noise in protocol.evaluations_after(session):
+            if (run.episode, noise) in self.evaluations.done:
+                continue
+            self.bar.set_postfix_str(f"evaluating, noise {noise}")
+            result = evaluate(run, noise)
+            self.evaluations.add(run.episode, session, result)
+            self.tb.add_scalar(f"eval/success_noise_{noise}", result.success, run.episode)
 
     def _log_hyperparameters(self) -> None:
         rows = ["| parameter | value |", "|---|---|"]
@@ -236,22 +365,24 @@ class Trainer:
         tb.add_scalar("critic/value_mean", float(record.value[valid].mean()), step)
         stats = self._session_stats
         stats.setdefault("success", []).extend(float(s.success) for s in summaries)
+        stats.setdefault("precue_lift", []).extend(float(_precue_lift(s)) for s in summaries)
         stats.setdefault("delta", []).extend(record.delta[valid].tolist())
         stats.setdefault("dopamine", []).extend(record.dopamine[valid].tolist())
 
     def _log_session(self, session: int) -> None:
         tb, stats = self.tb, self._session_stats
         tb.add_scalar("behaviour/success_rate_session", float(np.mean(stats["success"])), session)
+        tb.add_scalar("behaviour/precue_lift_rate_session", float(np.mean(stats["precue_lift"])), session)
         if self.config.output.histograms:
             tb.add_histogram("dopamine/delta", np.asarray(stats["delta"]), session)
             tb.add_histogram("dopamine/dopamine", np.asarray(stats["dopamine"]), session)
         self._session_stats = {}
         tb.flush()
 
-    def _write_video(self, episode: int, session: int, frames: list[tuple[np.ndarray, dict]]) -> None:
+    def _write_video(self, env, episode: int, session: int, frames: list[tuple[np.ndarray, dict]]) -> None:
+        """Write a filmed trial; ``env`` is the one it ran in, still holding that trial (its cue time)."""
         from training.video import annotate
 
-        env = self.run.envs[0]
         trial = episode % self.config.protocol.trials_per_session + 1
         title = f"session {session}  trial {trial}  (episode {episode})"
         annotated = [annotate(frame, info["time"], info["phase"],

@@ -1,0 +1,138 @@
+"""Evaluate a training run's checkpoints on the held-out trials: ``python -m training.evaluate RUN_DIR``.
+
+Rebuilds the run from ``RUN_DIR/config.yaml``, loads each checkpoint in ``RUN_DIR/checkpoints`` (or the
+one given by ``--checkpoint EPISODE``) and measures its success on the trials that ``evaluation.csv``
+uses (``ProtocolConfig.eval_seed``: env seeds the protocol never uses, the same at every evaluation),
+without learning, exploration noise off (``--noise on``: on, from its own seeded generator; ``both``:
+each). Prints one JSON line per checkpoint and noise condition::
+
+    {"checkpoint": "runs/demo/checkpoints/episode_000064.pt", "episode": 64, "session": 1,
+     "noise": "off", "trials": 128, "successes": 37, "success": 0.2890625}
+
+``episode`` is the trials completed, ``session`` the sessions completed. For the checkpoints at session
+boundaries and the run's own trial count, the lines equal ``evaluation.csv``'s rows. It writes nothing.
+A folder without ``config.yaml`` or checkpoints, a corrupt checkpoint, one of another configuration or
+from an older version of dopareach (checkpoint format 1, before learning v2) ends the command with one
+line on stderr and exit status 2, before anything is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from training.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
+from training.config import (
+    ArgumentParser,
+    ConfigError,
+    TrainConfig,
+    build_config,
+    check_sections,
+    fail,
+    load_yaml,
+)
+from training.protocol import Run, build_run, evaluate
+
+_NAME = re.compile(r"^episode_(\d{6})\.pt$")
+
+
+def _count(text: str, least: int) -> int:
+    """argparse type: an integer >= ``least``."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{value} must be >= {least}")
+    return value
+
+
+def load_run_config(run_dir: Path) -> TrainConfig:
+    """The configuration a run folder was trained with (its ``config.yaml``).
+
+    Raises:
+        ConfigError: the folder or its config.yaml is missing, unreadable or invalid (named).
+    """
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} is not a folder")
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} has no config.yaml: not a training run folder")
+    data = load_yaml(path)
+    try:
+        check_sections(data)
+        return build_config(data)
+    except ConfigError as error:
+        raise error.within(f"config file {path}") from None
+
+
+def run_checkpoints(run_dir: Path, episode: int | None = None) -> list[tuple[int, Path]]:
+    """``(episode, path)`` of the run's checkpoints in order (only ``episode``'s, if given).
+
+    Raises:
+        CheckpointError: there is none (or not the one asked for; the others are named).
+    """
+    directory = run_dir / "checkpoints"
+    found = sorted((int(m.group(1)), p) for p in directory.iterdir()
+                   if (m := _NAME.match(p.name))) if directory.is_dir() else []
+    if not found:
+        raise CheckpointError(f"{run_dir} has no checkpoints (no {directory}/episode_NNNNNN.pt)")
+    if episode is None:
+        return found
+    chosen = [(e, p) for e, p in found if e == episode]
+    if not chosen:
+        raise CheckpointError(f"{run_dir} has no checkpoint {checkpoint_path(directory, episode).name}; "
+                              f"it has episodes {', '.join(str(e) for e, _ in found)}")
+    return chosen
+
+
+def evaluate_checkpoints(run_dir: Path, checkpoint: int | None = None, trials: int | None = None,
+                         noises: tuple[str, ...] = ("off",)) -> Iterator[dict]:
+    """Evaluate the run's checkpoints; yields one result per checkpoint and noise condition.
+
+    Every checkpoint is read and checked before the first evaluation, so that a bad one stops the
+    command before anything is printed.
+
+    Raises:
+        ConfigError, CheckpointError: a bad folder, config or checkpoint (one line, named).
+    """
+    config = load_run_config(run_dir)
+    chosen = run_checkpoints(run_dir, checkpoint)
+    run: Run = build_run(config.protocol, config.agent, config.pretraining, **config.env.make_kwargs())
+    as_dict = config.as_dict()
+    for _, path in chosen:
+        load_checkpoint(path, run, as_dict)
+    tps = config.protocol.trials_per_session
+    for episode, path in chosen:
+        load_checkpoint(path, run, as_dict)
+        for noise in noises:
+            result = evaluate(run, noise, trials)
+            yield {"checkpoint": str(path), "episode": episode, "session": episode // tps, "noise": noise,
+                   "trials": result.trials, "successes": result.successes, "success": result.success}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m training.evaluate``: one JSON line per checkpoint; a mistake ends with one line, exit 2."""
+    parser = ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a training run's output folder")
+    parser.add_argument("--checkpoint", metavar="EPISODE", type=lambda t: _count(t, 0),
+                        help="only the checkpoint after this many trials (default: every checkpoint)")
+    parser.add_argument("--trials", metavar="N", type=lambda t: _count(t, 1),
+                        help="held-out trials (default: the run's protocol.eval_trials)")
+    parser.add_argument("--noise", choices=("off", "on", "both"), default="off",
+                        help="exploration noise while evaluating (default off)")
+    args = parser.parse_args(argv)
+    noises = ("off", "on") if args.noise == "both" else (args.noise,)
+    try:
+        # Every check happens before the first result: a mistake prints nothing on stdout.
+        for result in evaluate_checkpoints(args.run_dir, args.checkpoint, args.trials, noises):
+            print(json.dumps(result), flush=True)
+    except (ConfigError, CheckpointError) as error:
+        fail(error)
+
+
+if __name__ == "__main__":
+    main()
