@@ -200,15 +200,19 @@ class CorticalCircuit(nn.Module):
         return CircuitState(torch.zeros(batch, self.config.n_cortex), torch.zeros(batch, len(MUSCLES)))
 
     def step(self, observation: torch.Tensor, state: CircuitState, thalamus_gain: torch.Tensor,
-             generator: torch.Generator, explore: bool = True) -> StepOutput:
+             generator: torch.Generator, explore: bool = True,
+             exploration: torch.Tensor | None = None) -> StepOutput:
         """Act for one control step.
 
         The exploration noise is low-pass filtered (``noise_tau``); the policy's randomness is its
         fresh innovation, so ``log_prob`` is the log density of that innovation given the mean.
+        ``exploration`` (B,), if given, is each trial's noise standard deviation (set from outside the
+        cortex, :mod:`agents.exploration`); otherwise the cortex's own ``log_exploration`` sets it.
         """
         thalamic = self.thalamus(observation, thalamus_gain)
         x, rates, mean = self.cortex(state.x, thalamic)
-        innovation_std = self.exploration_std() * self._innovation_scale
+        std = self.exploration_std() if exploration is None else exploration[:, None]
+        innovation_std = std * self._innovation_scale
         if explore:
             innovation = torch.randn(mean.shape, generator=generator) * innovation_std.detach()
             noise = self.noise_decay * state.noise + innovation

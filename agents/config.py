@@ -21,8 +21,15 @@ class AgentConfig:
         exploration_std: initial standard deviation of the exploration noise on each muscle excitation.
         learn_exploration: let the gated rule learn the noise amplitude per muscle (variability
             shrinks with practice); False keeps it at ``exploration_std``.
+        regulate_exploration: set the noise amplitude from reward history instead, outside M1 and its
+            dopamine (:mod:`agents.exploration`): ``exploration_std`` with no recent success, falling to
+            ``exploration_floor`` as recent trials succeed. Excludes ``learn_exploration``.
+        exploration_floor: smallest standard deviation of the regulated noise.
+        exploration_memory: trials over which the regulator averages successes.
         noise_tau: time constant (s) of the low-pass filtered exploration noise (0 = white).
         policy_lr: Adam step size of the cortical (dopamine-gated) weights.
+        readout_lr_scale: the read-out's (layer 5 / spinal stage) step size relative to ``policy_lr``;
+            below 1, the weights that move the muscles most directly take smaller steps.
         exploration_lr: Adam step size of the log noise amplitude (also dopamine-gated); larger than
             ``policy_lr`` because one number per muscle, not thousands of synapses, sets it.
         critic_lr: Adam step size of the critic.
@@ -44,8 +51,12 @@ class AgentConfig:
     connection_density: float = 1.0
     exploration_std: float = 0.1
     learn_exploration: bool = True
+    regulate_exploration: bool = False
+    exploration_floor: float = 0.03
+    exploration_memory: float = 20.0
     noise_tau: float = 0.05
     policy_lr: float = 1e-4
+    readout_lr_scale: float = 1.0
     exploration_lr: float = 5e-3
     critic_lr: float = 1e-3
     gamma: float = 0.98
@@ -59,7 +70,8 @@ class AgentConfig:
         for name in ("n_thalamus", "n_cortex", "update_every", "critic_hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"agent.{name}={getattr(self, name)} must be >= 1")
-        for name in ("tau", "exploration_std", "policy_lr", "exploration_lr", "critic_lr", "grad_clip",
+        for name in ("tau", "exploration_std", "policy_lr", "readout_lr_scale", "exploration_lr", "critic_lr",
+                     "grad_clip",
                      "recurrent_gain"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -70,6 +82,14 @@ class AgentConfig:
                 raise ValueError(f"agent.{name}={value} must be in [0, 1]")
         if not 0.0 < self.connection_density <= 1.0:
             raise ValueError(f"agent.connection_density={self.connection_density} must be in (0, 1]")
+        if self.regulate_exploration and self.learn_exploration:
+            raise ValueError("agent.regulate_exploration and agent.learn_exploration exclude each other: "
+                             "set agent.learn_exploration=false")
+        if not 0 <= self.exploration_floor <= self.exploration_std:
+            raise ValueError(f"agent.exploration_floor={self.exploration_floor} must be in [0, "
+                             f"exploration_std={self.exploration_std}]")
+        if not self.exploration_memory >= 1:
+            raise ValueError(f"agent.exploration_memory={self.exploration_memory} must be >= 1 (trials)")
         if self.noise_tau < 0:
             raise ValueError(f"agent.noise_tau={self.noise_tau} must be >= 0 (0 = white noise)")
 

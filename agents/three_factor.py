@@ -29,6 +29,7 @@ import torch
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
 from agents.dopamine import DopamineChannel, SilencingSchedule
+from agents.exploration import ExplorationRegulator
 from reach_env import EVENTS, MousePelletReachEnv
 
 
@@ -47,6 +48,7 @@ class TrialSummary:
     mean_dopamine: float
     dopamine_gain: float
     thalamus_gain: float
+    exploration_std: float  # standard deviation of the trial's exploration noise (0 when acting without)
 
 
 @dataclass
@@ -97,8 +99,13 @@ class ThreeFactorLearner:
         self.config = config
         self.dopamine = dopamine
         self.thalamus = thalamus or SilencingSchedule()
-        weights = [p for name, p in circuit.cortex.named_parameters() if name != "log_exploration"]
-        groups = [{"params": weights, "lr": config.policy_lr, "base_lr": config.policy_lr}]
+        readout = {"readout", "readout_bias"}
+        named = [(name, p) for name, p in circuit.cortex.named_parameters() if name != "log_exploration"]
+        readout_lr = config.policy_lr * config.readout_lr_scale
+        groups = [{"params": [p for name, p in named if name not in readout], "lr": config.policy_lr,
+                   "base_lr": config.policy_lr},
+                  {"params": [p for name, p in named if name in readout], "lr": readout_lr,
+                   "base_lr": readout_lr}]
         if config.learn_exploration:
             groups.append({"params": [circuit.cortex.log_exploration], "lr": config.exploration_lr,
                            "base_lr": config.exploration_lr})
@@ -107,6 +114,9 @@ class ThreeFactorLearner:
             [{"params": list(circuit.critic.parameters()), "lr": config.critic_lr,
               "base_lr": config.critic_lr}])
         self.generator = torch.Generator().manual_seed(seed)
+        self.exploration = (ExplorationRegulator(config.exploration_std, config.exploration_floor,
+                                                 config.exploration_memory)
+                            if config.regulate_exploration else None)
         self._cortical_names = [name for name, _ in circuit.cortex.named_parameters()]
 
     # --- acting ------------------------------------------------------------------------------------
@@ -136,6 +146,12 @@ class ThreeFactorLearner:
         circuit, config = self.circuit, self.config
         gains = self.dopamine.gains(episodes)
         thalamus_gains = torch.tensor(self.thalamus.gains(episodes), dtype=torch.float32)
+        # The batch's noise amplitude: from reward history (outside M1, whatever its dopamine), or the
+        # cortex's own learned amplitude.
+        exploration = (torch.full((batch,), self.exploration.std()) if self.exploration is not None
+                       else None)
+        exploration_std = (float(exploration[0]) if exploration is not None
+                           else float(circuit.exploration_std().detach().mean()))
         observations = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, env_seeds,
                                                                               strict=True)])
         active = np.ones(batch, bool)
@@ -153,7 +169,8 @@ class ThreeFactorLearner:
 
         while active.any():
             obs_t = torch.as_tensor(observations, dtype=torch.float32)
-            out = circuit.step(obs_t, state, thalamus_gains, self.generator, explore=explore)
+            out = circuit.step(obs_t, state, thalamus_gains, self.generator, explore=explore,
+                               exploration=exploration)
             value = circuit.critic(obs_t)
             actions = out.action.numpy()
             rewards = np.zeros(batch)
@@ -206,7 +223,10 @@ class ThreeFactorLearner:
                 ret=float(returns[b]), success_reward=float(success_rewards[b]), steps=int(steps[b]),
                 events=events, mean_delta=float(delta_all[mask, b].mean()),
                 mean_dopamine=float(dopamine_all[mask, b].mean()), dopamine_gain=float(gains[b]),
-                thalamus_gain=float(thalamus_gains[b])))
+                thalamus_gain=float(thalamus_gains[b]),
+                exploration_std=exploration_std if explore else 0.0))
+        if learn and self.exploration is not None:
+            self.exploration.observe(s.success for s in summaries)
         stacked = {k: np.stack(v) for k, v in rows.items()}
         return BatchRecord(summaries=summaries, valid=stacked["valid"], cortex=stacked["cortex"],
                            thalamus=stacked["thalamus"], action=stacked["action"], noise=stacked["noise"],

@@ -1,5 +1,7 @@
 """Figures of an ablation (matplotlib, PNG and SVG): behaviour, expert manipulations, neural metrics.
 
+Behaviour: ``learning_curves`` shows the held-out evaluation (noise off solid, the primary measure; noise
+on dashed) and the training trials; ``expert_effects`` the training trials of the expert manipulations.
 Every curve is the mean across seeds with its 95 % Student-t interval (the unit of replication is the
 seed, as the animal is in the lab); blocked sessions are shaded.
 """
@@ -12,6 +14,7 @@ import numpy as np
 
 from analysis.findings import Data, span
 from analysis.statistics import mean_ci
+from analysis.tables import NOISE_OFF, NOISE_ON
 
 COLOURS = {"intact": "#1f77b4", "block_2_4": "#d62728", "partial_block": "#ff7f0e",
            "expert_block": "#9467bd", "expert_thalamus_block": "#2ca02c"}
@@ -40,7 +43,9 @@ def _shade(ax, block: tuple[int, int], expert: range) -> None:
 
 
 def _curve(ax, d: Data, condition: str, metric: str, sessions: list[int], label: str | None = None,
-           **style) -> None:
+           marker: str = "o", band: bool = True, **style) -> None:
+    """Mean across seeds per session with its 95 % CI: a shaded band, or error bars (``band=False``, for
+    sparse points whose band would interpolate between far-apart sessions)."""
     cis = [mean_ci(d.value(condition, metric, s)) for s in sessions]
     x = np.array([s for s, c in zip(sessions, cis, strict=True) if c.n > 0])
     if len(x) == 0:
@@ -50,35 +55,71 @@ def _curve(ax, d: Data, condition: str, metric: str, sessions: list[int], label:
     low = np.array([c.low for c in kept])
     high = np.array([c.high for c in kept])
     colour = COLOURS.get(condition, "0.3")
-    ax.plot(x, mean, marker="o", ms=3.5, color=colour, label=label or condition, **style)
-    ax.fill_between(x, low, high, color=colour, alpha=0.18, lw=0)
+    ax.plot(x, mean, marker=marker, ms=3.5, color=colour, label=label or condition, **style)
+    if band:
+        ax.fill_between(x, low, high, color=colour, alpha=0.18, lw=0)
+    elif np.isfinite(low).any():
+        ax.errorbar(x, mean, yerr=[mean - low, high - mean], fmt="none", ecolor=colour, elinewidth=0.8,
+                    capsize=2, alpha=0.6)
 
 
 def learning_curves(d: Data, sessions: int, block: tuple[int, int], expert: range, out: Path) -> list[Path]:
-    """Success per session of every condition, mean and 95 % CI across seeds."""
+    """Success per session of every condition, mean and 95 % CI across seeds, in two panels.
+
+    Left (primary): held-out evaluation after each session (0 = before session 1), noise off solid,
+    noise on dashed with open markers (evaluated before session 1 and after a run's last session). The
+    thalamus-silenced experts are left out there: evaluations run with the thalamus intact. Right: the
+    training trials during each session (exploration noise on, while learning), every condition.
+    """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    _shade(ax, block, expert)
+    from matplotlib.lines import Line2D
+
+    fig, (ax, ax_train) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    # The evaluation after session s follows the trials of session s: block / expert shading as there.
+    for axis in (ax, ax_train):
+        _shade(axis, block, expert)
+    evaluated = list(range(0, sessions + 1))
+    for condition in ("intact", "block_2_4", "partial_block", "expert_block"):
+        _curve(ax, d, condition, NOISE_OFF, evaluated)
+        _curve(ax, d, condition, NOISE_ON, evaluated, label=f"{condition}, noise on", ls="--",
+               mfc="white", band=False)
     every = list(range(1, sessions + 1))
     for condition in ("intact", "block_2_4", "partial_block"):
-        _curve(ax, d, condition, "success", every)
+        _curve(ax_train, d, condition, "success", every)
     for condition in ("expert_block", "expert_thalamus_block"):
-        _curve(ax, d, condition, "success", list(expert), ls="--")
-    ax.text(np.mean(block), 1.02, "M1 dopamine\nblocked", ha="center", va="bottom", fontsize=7,
-            transform=ax.get_xaxis_transform())
-    ax.text((expert.start + expert.stop - 1) / 2, 1.02, "expert\nmanipulation", ha="center", va="bottom",
-            fontsize=7, transform=ax.get_xaxis_transform())
-    ax.set(xlabel="session", ylabel="success rate", xticks=every, ylim=(0, 1), xlim=(0.5, sessions + 0.5))
-    ax.spines[["top", "right"]].set_visible(False)
-    if ax.get_legend_handles_labels()[0]:  # no curve at all when every run failed: no legend to draw
-        ax.legend(frameon=False, fontsize=7, loc="upper center", ncol=3, bbox_to_anchor=(0.5, 0.97),
-                  title=f"mean, 95 % CI across {len(d.seeds)} seeds", title_fontsize=7)
-    fig.tight_layout()
+        _curve(ax_train, d, condition, "success", list(expert), marker="s")
+    for axis in (ax, ax_train):
+        axis.text(np.mean(block), 1.02, "M1 dopamine\nblocked", ha="center", va="bottom", fontsize=7,
+                  transform=axis.get_xaxis_transform())
+        axis.text((expert.start + expert.stop - 1) / 2, 1.02, "expert\nmanipulation", ha="center",
+                  va="bottom", fontsize=7, transform=axis.get_xaxis_transform())
+        axis.spines[["top", "right"]].set_visible(False)
+    ax.set(xlabel="sessions completed (0: before session 1)", ylabel="success rate", xticks=evaluated,
+           ylim=(0, 1), xlim=(-0.5, sessions + 0.5))
+    ax.set_title("held-out evaluation: noise off (solid, primary), noise on (dashed)", fontsize=8, pad=22)
+    ax_train.set(xlabel="session", xticks=every, xlim=(0.5, sessions + 0.5))
+    ax_train.set_title("training trials (exploration noise on, while learning)", fontsize=8, pad=22)
+    conditions = {}
+    for axis in (ax, ax_train):
+        for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
+            if not label.endswith(", noise on"):
+                conditions.setdefault(label, Line2D([], [], color=handle.get_color(), marker="o", ms=3.5))
+    if conditions:  # no curve at all when every run failed: no legend to draw
+        styles = [Line2D([], [], color="0.3", marker="o", ms=3.5), Line2D([], [], color="0.3", ls="--",
+                                                                           marker="o", mfc="white", ms=3.5)]
+        fig.legend(list(conditions.values()) + styles,
+                   list(conditions) + ["evaluation, noise off", "evaluation, noise on"],
+                   frameon=False, fontsize=7, loc="lower center", ncol=4,
+                   title=f"mean, 95 % CI across {len(d.seeds)} seeds", title_fontsize=7)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return _save(fig, out, "learning_curves")
 
 
 def expert_effects(d: Data, expert: range, out: Path) -> list[Path]:
-    """Experts' success in the manipulated sessions: intact vs dopamine blocked vs thalamus silenced."""
+    """Experts' success in the manipulated sessions: intact vs dopamine blocked vs thalamus silenced.
+
+    Success of the training trials (finding 9): the held-out evaluations run with the thalamus intact and
+    cannot show the silencing."""
     plt = _pyplot()
     conditions = ("intact", "expert_block", "expert_thalamus_block")
     labels = ("intact", "M1 dopamine\nblocked", "thalamic input\nsilenced")
@@ -94,7 +135,7 @@ def expert_effects(d: Data, expert: range, out: Path) -> list[Path]:
             ax.bar(i, ci.mean, width=0.55, color=COLOURS[condition], alpha=0.7, zorder=0)
             ax.errorbar(i, ci.mean, yerr=yerr, color="k", capsize=4, zorder=2)
     ax.set_xticks(x, labels, fontsize=8)
-    ax.set(ylabel=f"success rate, {span(expert)}", ylim=(0, 1))
+    ax.set(ylabel=f"success rate, training trials, {span(expert)}", ylim=(0, 1))
     ax.set_title("experts: needed to learn vs needed to execute", fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()

@@ -58,11 +58,15 @@ Metrics, per session (the one-line definitions are :data:`METRICS`):
    current vector, on at most ``max_regression_samples`` seeded movement-period samples, with seeded
    folds over trials, not samples. A silenced thalamus gives ``th_movement_r2`` about 0 (or slightly
    below: out-of-fold), not NaN: a silent input predicts nothing.
-   ``th_input_lead_s``: over trials with a lift at or after the cue (a lift before the cue is a premature
-   movement, not a cued reach), the trial-average of the thalamic current onto movement units minus its
+   ``th_input_lead_s``: over the trials that count as a reach (:func:`cued_reach`: a lift strictly after
+   the cue; a lift at or before the cue onset is a pre-cue lift, ``training.train.precue_lift``, the lab's
+   early error, not a cued reach), the trial-average of the thalamic current onto movement units minus its
    trial's baseline, aligned to the lift sample within +-``lift_window_s``; the lead is minus the
    (interpolated) lag at which this trace, rising toward its largest-magnitude value, first reaches half
    of it (positive: before the lift). NaN without such trials or with a silent thalamic input.
+
+Reaches: an analysis counts a reach only when the lift follows the cue (:func:`cued_reach`); the lift is
+used by ``th_input_lead_s`` alone.
 
 Every metric is NaN, never an error, when its data are missing (no lift, all trials of one outcome, a
 silenced thalamus, a missing checkpoint). The correlation analyses use trials with at least 3 valid
@@ -116,7 +120,8 @@ METRICS: dict[str, str] = {
     "rec_movement_r2": "Cross-validated (over trials) ridge R^2 of the muscle command from the recurrent "
                        "input currents onto cortical units, cue to outcome.",
     "th_input_lead_s": "Time (s) before the lift at which the trial-averaged thalamic drive onto movement "
-                       "units first reaches half its peak (positive = before the lift).",
+                       "units first reaches half its peak (positive = before the lift), over trials whose "
+                       "lift follows the cue.",
 }
 
 _SESSION_FILE = re.compile(r"^session_(\d{2,})\.npz$")
@@ -580,10 +585,22 @@ def _ridge_r2(features: np.ndarray, target: np.ndarray, trial: np.ndarray, confi
     return float(1.0 - ((target - predicted) ** 2).sum() / total)
 
 
+def cued_reach(lift: np.ndarray, cue: np.ndarray) -> np.ndarray:
+    """Which trials count as a reach: a lift that follows the cue (``lift > cue``, both times known).
+
+    A lift at or before the cue onset (or in a trial without a cue) is a pre-cue lift, as
+    ``training.train.precue_lift`` and episodes.csv's ``precue_lift`` count it, not a cued reach.
+    """
+    lift, cue = np.asarray(lift, dtype=np.float64), np.asarray(cue, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(lift) & np.isfinite(cue) & (lift > cue)
+
+
 def _lead(drive: np.ndarray, s: _Session, baseline: np.ndarray, config: NeuralAnalysisConfig) -> float:
-    """Lead (s) before the lift of the half-peak crossing of the lift-aligned drive onto movement units."""
-    lift, cue = s.events["lift"], s.events["cue"]
-    usable = np.isfinite(lift) & np.isfinite(baseline) & (lift >= np.nan_to_num(cue, nan=np.inf))
+    """Lead (s) before the lift of the half-peak crossing of the lift-aligned drive onto movement units,
+    over the trials whose lift follows the cue (:func:`cued_reach`)."""
+    lift = s.events["lift"]
+    usable = cued_reach(lift, s.events["cue"]) & np.isfinite(baseline)
     if not usable.any():
         return math.nan
     half_width = max(1, int(round(config.lift_window_s / s.dt)))
@@ -726,5 +743,5 @@ def _analyse_run(run_dir: Path, seed: int, reference_session: int | None,
                      reference_session=reference_session)
 
 
-__all__ = ["METRICS", "NeuralAnalysisConfig", "RunNeural", "analyse_run", "load_weights", "recorded_sessions",
-           "threshold_balanced_accuracy"]
+__all__ = ["METRICS", "NeuralAnalysisConfig", "RunNeural", "analyse_run", "cued_reach", "load_weights",
+           "recorded_sessions", "threshold_balanced_accuracy"]

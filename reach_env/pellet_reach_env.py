@@ -103,9 +103,15 @@ class MousePelletReachEnv(gym.Env):
     **Trial and episode end.** Phases are :class:`reach_env.trial.TrialPhase`. The outcome
     (:class:`reach_env.trial.Outcome`) is SUCCESS when the pellet centre comes within ``mouth_radius``
     of the mouth, DROPPED when it falls ``drop_height`` below its resting height on the post while not
-    held (knocked off or dropped), TIMEOUT when ``response_window`` seconds pass after the cue. The
-    trial then runs ``post_outcome`` more seconds (the agent acts and senses the outcome) and the
-    episode *terminates*. It is *truncated* only if the physics diverges (MuJoCo's bad-acceleration
+    held (knocked off or dropped), TIMEOUT when ``response_window`` seconds pass after the cue, and,
+    with ``early_lift_aborts`` (v1), EARLY as soon as the paw lifts at or before the cue onset (the
+    ``lift`` event with ``lift_before_cue``, below): the lab's early error, a failure, with the
+    ``outcome`` event at the lift's time; the timeline goes on unchanged, so the tone still sounds at
+    its time if the trial is still running (if it ends first, the ``cue`` event stays None;
+    ``cue_time`` is known all the same). An EARLY trial earns no success reward and no shaping (it
+    counts only from the cue, and never after an outcome), only the effort cost. The trial then runs
+    ``post_outcome`` more seconds (the agent acts and senses the outcome) and the episode
+    *terminates*. It is *truncated* only if the physics diverges (MuJoCo's bad-acceleration
     warning or a non-finite state): ``info["physics_diverged"]`` is then True and the last finite
     observation is returned again.
 
@@ -134,6 +140,7 @@ class MousePelletReachEnv(gym.Env):
     posture_jitter            0.03    0.1      rad per joint
     posture_max_penetration   None    0.0002   m
     cue_jitter                0.0     0.2      s
+    early_lift_aborts         False   True     bool: a pre-cue lift ends the trial (EARLY)
     ========================  ======  =======  ================================================
 
     * ``MousePelletReach-v0``: the first release. Trials differ by about +-0.6 mm of pellet and
@@ -148,7 +155,12 @@ class MousePelletReachEnv(gym.Env):
       analysis aligns trials on the tone; 0.2 s is the most that keeps the earliest cue from coming
       before the default 0.4 s platform turn ends). These are reasoned ranges, not measured lab
       distributions. With them noise-off success is graded within a seed (shared/MEASUREMENTS.md
-      measured it with +-3 mm and +-0.1 rad).
+      measured it with +-3 mm and +-0.1 rad). And the cue matters: a lift at or before it ends the
+      trial as EARLY, unrewarded (``early_lift_aborts``). In the lab's task a tone signals that the
+      pellet is available (shared/SCIENCE.md; Ghanayim et al. 2025) and only reaches after it are
+      rewarded; a reach before it is an early error. Without the abort, the pellet is in reach before
+      the tone and the tone's time varies, so lifting in anticipation pays: a dopamine-gated agent
+      trained on v1 without it learned to lift before the cue in about every trial.
 
     Args:
         render_mode: None, ``"rgb_array"`` (offscreen; set ``MUJOCO_GL=egl`` headless) or ``"human"``.
@@ -188,6 +200,12 @@ class MousePelletReachEnv(gym.Env):
             (up to 1.6 mm deep), and from about 0.9 mm the contact solver flips the digits over the
             perch's edge, where they stay hooked. v1 uses 0.0002 (twice the contacts' 0.1 mm
             impedance width; the rest posture itself touches without penetrating).
+        early_lift_aborts: whether a lift (the ``lift`` event: the paw ``lift_height`` above its
+            resting height) at or before the cue onset ends the trial at once as a failure,
+            :attr:`reach_env.trial.Outcome.EARLY`, followed by the usual ``post_outcome`` window;
+            ``info["events"]["outcome"]`` is then the lift's time. False (v0): a pre-cue lift is only
+            reported (``lift_before_cue``). v1 uses True: in the lab only reaches after the tone are
+            rewarded.
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 50}
@@ -219,6 +237,7 @@ class MousePelletReachEnv(gym.Env):
         pellet_offset: float = 0.0,
         cue_jitter: float = 0.0,
         posture_max_penetration: float | None = None,
+        early_lift_aborts: bool = False,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -255,6 +274,8 @@ class MousePelletReachEnv(gym.Env):
         if posture_max_penetration is not None and not 0 <= posture_max_penetration <= 0.002:
             raise ValueError(f"posture_max_penetration={posture_max_penetration} must be None or a "
                              f"depth in metres in [0, 0.002]")
+        if not isinstance(early_lift_aborts, (bool, np.bool_)):
+            raise ValueError(f"early_lift_aborts={early_lift_aborts!r} must be a bool")
 
         self.render_mode = render_mode
         self.timing = TrialTiming(platform_turn, cue_time, tone_duration, response_window,
@@ -272,6 +293,7 @@ class MousePelletReachEnv(gym.Env):
         self.pellet_offset = pellet_offset
         self.cue_jitter = cue_jitter
         self.posture_max_penetration = posture_max_penetration
+        self.early_lift_aborts = bool(early_lift_aborts)
         self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.control_timestep))}
 
         self.model = load_model()
@@ -520,7 +542,10 @@ class MousePelletReachEnv(gym.Env):
 
         succeeded = False
         if self._outcome == Outcome.NONE:
-            if pellet_to_mouth < self.mouth_radius:
+            if self.early_lift_aborts and self._lift_before_cue:
+                # The lift event of this very step (the flag is set only with it), at or before the cue.
+                self._outcome = Outcome.EARLY
+            elif pellet_to_mouth < self.mouth_radius:
                 self._outcome, succeeded = Outcome.SUCCESS, True
                 events["at_mouth"] = t
             elif not self._held and pellet_height < self._pellet_rest_height - self.drop_height:

@@ -12,8 +12,10 @@ from small_setups import SMALL_AGENT
 
 from analysis.ablation_report import NEURAL_CONDITIONS
 from analysis.neural import METRICS
+from analysis.tables import EVALUATION_COLUMNS as ANALYSIS_EVALUATION_COLUMNS
+from analysis.tables import SUCCESS_BY_SEED_COLUMNS, SUMMARY_COLUMNS
 from training.ablate import CONDITIONS, QUICK, AblationConfig, main, parse_args, plan_runs
-from training.train import EPISODE_COLUMNS
+from training.train import EPISODE_COLUMNS, EVALUATION_COLUMNS
 
 # The sweeps here (local process pool and Ray) take half a minute together: the whole module is slow.
 pytestmark = pytest.mark.slow
@@ -119,12 +121,41 @@ def test_sweep_writes_every_output(tiny_sweep):
     summary = _rows(out / "summary.csv")
     assert {(r["condition"], r["session"]) for r in summary} >= {("intact", "1"), ("expert_block", "6")}
     assert all(r["seeds"] == "2" for r in summary)
+    assert tuple(summary[0]) == SUMMARY_COLUMNS
+    before = next(r for r in summary if (r["condition"], r["session"]) == ("intact", "0"))
+    assert before["trials"] == "0" and before["success_noise_off_mean"] and before["success_noise_on_mean"]
+    assert all(r["precue_lift_mean"] for r in summary if r["trials"] != "0")
+    # Every evaluation of every run: noise off at the start (session 0, or the fork's session) and after
+    # every session, noise on at session 0 and after the run's last session; one row per point per run.
+    assert ANALYSIS_EVALUATION_COLUMNS == EVALUATION_COLUMNS
+    evaluations = _rows(out / "evaluation.csv")
+    assert list(evaluations[0]) == ["condition", "seed", *EVALUATION_COLUMNS]
+
+    def points(first: int, last: int) -> list[tuple[int, str]]:
+        return sorted({(s, "off") for s in range(first, last + 1)} | {(last, "on")}
+                      | ({(0, "on")} if first == 0 else set()))
+
+    expected = {c: points(0, 6) for c in ("intact", "block_2_4", "partial_block")}
+    expected |= {c: points(5, 6) for c in ("expert_block", "expert_thalamus_block")}
+    by_seed = _rows(out / "success_by_seed.csv")
+    assert list(by_seed[0]) == list(SUCCESS_BY_SEED_COLUMNS)
+    for condition, wanted in expected.items():
+        for seed in ("0", "1"):
+            found = sorted((int(r["session"]), r["noise"]) for r in evaluations
+                           if (r["condition"], r["seed"]) == (condition, seed))
+            assert found == wanted, (condition, seed)
+            table = [(int(r["session"]), bool(r["success_noise_off"]), bool(r["success_noise_on"]))
+                     for r in by_seed if (r["condition"], r["seed"]) == (condition, seed)]
+            assert table == [(s, True, (s, "on") in wanted) for s in sorted({s for s, _ in wanted})]
+    assert len(by_seed) == 2 * sum(len({s for s, _ in w}) for w in expected.values())
     for name in ("learning_curves", "expert_effects", "neural_metrics", "diffusion_maps"):
         for suffix in (".png", ".svg"):
             assert (out / "figures" / f"{name}{suffix}").stat().st_size > 1000
     report = (out / "report.md").read_text()
     for number in range(1, 10):
         assert f"## Finding {number}: " in report
+    assert report.count("Rule: ") == 9 and "## Behaviour per session" in report
+    assert "Experts' pre-cue lifts (intact, session 6" in report
     # Every neural metric for every session of each analysed run; the expert reference is at distance 0.
     neural = _rows(out / "neural.csv")
     assert set(METRICS) <= set(neural[0])

@@ -13,6 +13,7 @@ from analysis.neural import (
     METRICS,
     NeuralAnalysisConfig,
     analyse_run,
+    cued_reach,
     load_weights,
     threshold_balanced_accuracy,
 )
@@ -38,6 +39,7 @@ class Plan:
     thalamus_targets: str = "movement"  # the movement thalamic unit projects onto "movement" or "other" units
     thalamic_lead: float = 0.2  # s: the thalamic movement unit switches on this long before the lift
     lift: bool = True
+    lift_at: float | None = None  # every lift at this time (s) instead of 0.75-0.95 s
     silent_thalamus: bool = False
     checkpoints: tuple[int, ...] | None = None  # sessions with a checkpoint at their start (None: all)
     seed: int = 0
@@ -98,6 +100,8 @@ def make_run(root: Path, plan: Plan = Plan()) -> Path:  # noqa: B008 - frozen da
         success = rng.random(n) < plan.success_rate
         outcome = np.where(success, 1.3 + 0.3 * rng.random(n), 2.1)
         lift = 0.75 + 0.2 * rng.random(n) if plan.lift else np.full(n, np.nan)
+        if plan.lift_at is not None:
+            lift = np.full(n, plan.lift_at)
         events = np.stack([np.full(n, CUE), lift, np.where(success, 1.0, np.nan),
                            np.where(success, outcome, np.nan), outcome], 1)
         valid = (time[None, :] - plan.dt) < (outcome[:, None] + 0.4 - 1e-9)
@@ -246,6 +250,22 @@ def test_planted_thalamic_drive_onto_movement_units(planted):
         assert row["th_movement_overlap"] == pytest.approx(1.0)
         assert row["th_movement_r2"] > 0.6 and row["rec_movement_r2"] < 0.2
         assert row["th_input_lead_s"] == pytest.approx(plan.thalamic_lead, abs=plan.dt)
+
+
+def test_a_reach_counts_only_when_the_lift_follows_the_cue():
+    lift = np.array([0.7, 0.6, 0.5, np.nan, 0.7])
+    cue = np.array([0.6, 0.6, 0.6, 0.6, np.nan])
+    np.testing.assert_array_equal(cued_reach(lift, cue), [True, False, False, False, False])
+
+
+@pytest.mark.parametrize("lift_at", [CUE, CUE - 0.1])
+def test_thalamic_lead_leaves_out_lifts_at_or_before_the_cue(tmp_path, lift_at):
+    # Every lift at or before the cue onset (pre-cue lifts): no reach to align on, though the drive is there.
+    plan = Plan(sessions=(1, 2), lift_at=lift_at)
+    for row in analyse_run(make_run(tmp_path, plan), seed=0, config=FAST).sessions:
+        assert math.isnan(row["th_input_lead_s"]) and row["th_movement_overlap"] == pytest.approx(1.0)
+    cued = analyse_run(make_run(tmp_path / "cued", replace(plan, lift_at=CUE + 0.2)), seed=0, config=FAST)
+    assert all(np.isfinite(row["th_input_lead_s"]) for row in cued.sessions)
 
 
 def test_null_run_gives_chance_levels(tmp_path):

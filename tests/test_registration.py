@@ -71,6 +71,7 @@ def test_gymnasium_check_env_passes():
         ({"effort_weight": -0.05}, "effort_weight"),
         ({"width": 0}, "width"),
         ({"height": -1}, "height"),
+        ({"early_lift_aborts": "yes"}, "early_lift_aborts"),
     ],
     ids=lambda v: v if isinstance(v, str) else "-".join(f"{k}={v[k]}" for k in v),
 )

@@ -364,7 +364,7 @@ def test_precue_lift_agrees_with_the_env():
 def test_precue_lift_column(intact):
     out, _, _ = intact
     with open(out / "episodes.csv", newline="") as f:
-        assert next(csv.reader(f))[-1] == "precue_lift"
+        assert next(csv.reader(f))[-2:] == ["precue_lift", "exploration_std"]
     for row in read_csv(out / "episodes.csv"):
         lift = float(row["lift_time"]) if row["lift_time"] else math.nan
         cue = float(row["cue_time"]) if row["cue_time"] else math.nan

@@ -24,7 +24,8 @@ activity, checkpoints) in parallel on a process pool (``--backend local``, the d
 (``--backend ray``). A finished run leaves ``result.json`` and is skipped when the command is repeated;
 an interrupted one resumes from its newest checkpoint; a failed one is reported (``failures.json``) and
 its forks are skipped, without stopping the others. Then the analyses (:mod:`analysis`) write
-``trials.csv``, ``summary.csv``, ``neural.csv``, the figures and ``report.md``.
+``trials.csv``, ``evaluation.csv``, ``success_by_seed.csv``, ``summary.csv``, ``neural.csv``, the figures
+and ``report.md``.
 """
 
 from __future__ import annotations

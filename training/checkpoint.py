@@ -87,6 +87,9 @@ def save_checkpoint(run: Run, directory: Path, config: dict) -> Path:
         "schedules": {"dopamine": run.learner.dopamine.schedule.to_list(),
                       "thalamus": run.learner.thalamus.to_list()},
         "pretraining_figures": dict(run.pretraining_figures),
+        # The reward history of the exploration regulator (None when the cortex learns its own noise).
+        "exploration_regulator": (run.learner.exploration.state_dict()
+                                  if run.learner.exploration is not None else None),
         "config": config,
     }
     path = checkpoint_path(directory, run.episode)
@@ -142,6 +145,8 @@ def load_checkpoint(path: Path, run: Run, config: dict, may_differ: frozenset[st
         _set_numpy_state(rng["numpy"])
         torch.set_rng_state(rng["torch"])
         run.learner.generator.set_state(rng["exploration"])
+        if run.learner.exploration is not None:
+            run.learner.exploration.load_state_dict(state["exploration_regulator"])
     except (KeyError, RuntimeError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path} does not match this network: {error}") from None
     run.episode = int(state["episode"])

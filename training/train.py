@@ -55,7 +55,8 @@ from training.protocol import (
 #: Columns of episodes.csv, in order (new columns are added at the end: readers go by name).
 EPISODE_COLUMNS = ("episode", "session", "success", "return", "outcome", "steps", "cue_time",
                    "lift_time", "grab_time", "at_mouth_time", "outcome_time", "mean_delta",
-                   "mean_dopamine", "dopamine_gain", "thalamus_on", "cortical_update_norm", "precue_lift")
+                   "mean_dopamine", "dopamine_gain", "thalamus_on", "cortical_update_norm", "precue_lift",
+                   "exploration_std")
 
 #: Columns of evaluation.csv: ``episode`` = trials completed when evaluated, ``session`` = sessions
 #: completed (0: before session 1, after the shaping), ``noise`` = ``off`` or ``on``, ``success`` =
@@ -117,7 +118,8 @@ class EpisodeLog:
                 summary.episode, session, int(summary.success), f"{summary.ret:.6f}", summary.outcome,
                 summary.steps, *(_fmt(e[k]) for k in ("cue", "lift", "grab", "at_mouth", "outcome")),
                 f"{summary.mean_delta:.6g}", f"{summary.mean_dopamine:.6g}", f"{summary.dopamine_gain:g}",
-                int(summary.thalamus_gain > 0), f"{norm:.6g}", int(_precue_lift(summary))])
+                int(summary.thalamus_gain > 0), f"{norm:.6g}", int(_precue_lift(summary)),
+                f"{summary.exploration_std:.6g}"])
         self._file.flush()
 
     def close(self) -> None:
@@ -358,6 +360,7 @@ class Trainer:
         tb.add_scalar("dopamine/dopamine_mean", float(np.mean([s.mean_dopamine for s in summaries])), step)
         tb.add_scalar("dopamine/gain", float(np.mean([s.dopamine_gain for s in summaries])), step)
         tb.add_scalar("behaviour/thalamus_on", float(np.mean([s.thalamus_gain > 0 for s in summaries])), step)
+        tb.add_scalar("exploration/std", float(np.mean([s.exploration_std for s in summaries])), step)
         tb.add_scalar("plasticity/update_norm", record.cortical_update_norm, step)
         for name, norm in record.layer_update_norms.items():
             tb.add_scalar(f"plasticity/{name}", norm, step)
