@@ -218,9 +218,15 @@ class CorticalCircuit(nn.Module):
             noise = self.noise_decay * state.noise + innovation
         else:
             noise = torch.zeros_like(mean)
-        action = (mean + noise).detach()
-        # log N(action; mean + decay * previous noise, innovation_std^2), summed over muscles; its
-        # gradient reaches the mean (through the cortex) and the noise amplitude.
-        residual = action - mean - self.noise_decay * state.noise
+        # Where the noise enters: the excitation itself (clipped to [0, 1] by the env, so that noise on a
+        # near-zero excitation raises its average), or the motor drive before the sigmoid, where the
+        # noise-free excitation is the median of the noisy one.
+        centre = (rates @ self.cortex.readout.T + self.cortex.readout_bias) if self.config.noise_in_drive \
+            else mean
+        noisy = (centre + noise).detach()
+        action = torch.sigmoid(noisy) if self.config.noise_in_drive else noisy
+        # log N(noisy; centre + decay * previous noise, innovation_std^2), summed over muscles; its
+        # gradient reaches the centre (through the cortex) and the noise amplitude.
+        residual = noisy - centre - self.noise_decay * state.noise
         log_prob = (-0.5 * (residual / innovation_std) ** 2 - torch.log(innovation_std)).sum(-1)
         return StepOutput(action, mean, log_prob, noise, rates, thalamic, CircuitState(x, noise))

@@ -26,6 +26,8 @@ class AgentConfig:
             ``exploration_floor`` as recent trials succeed. Excludes ``learn_exploration``.
         exploration_floor: smallest standard deviation of the regulated noise.
         exploration_memory: trials over which the regulator averages successes.
+        noise_in_drive: add the exploration noise to the motor drive before the read-out's sigmoid
+            (``exploration_std`` then in drive units) instead of to the excitation.
         noise_tau: time constant (s) of the low-pass filtered exploration noise (0 = white).
         policy_lr: Adam step size of the cortical (dopamine-gated) weights.
         readout_lr_scale: the read-out's (layer 5 / spinal stage) step size relative to ``policy_lr``;
@@ -54,6 +56,7 @@ class AgentConfig:
     regulate_exploration: bool = False
     exploration_floor: float = 0.03
     exploration_memory: float = 20.0
+    noise_in_drive: bool = False
     noise_tau: float = 0.05
     policy_lr: float = 1e-4
     readout_lr_scale: float = 1.0

@@ -32,7 +32,7 @@ class Outcome(enum.IntEnum):
     SUCCESS = 1  #: pellet brought to the mouth
     DROPPED = 2  #: pellet knocked off its post or dropped on the way
     TIMEOUT = 3  #: response window over with the pellet neither eaten nor lost
-    #: paw lifted at or before the cue onset, with ``early_lift_aborts`` (v1): the lab's early error.
+    #: paw lifted at or before the cue onset, with the option ``early_lift_aborts``: the lab's early error.
     #: Last, so that the other codes keep their v0 values.
     EARLY = 4
 

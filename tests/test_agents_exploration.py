@@ -101,3 +101,23 @@ def test_the_readout_takes_steps_scaled_by_readout_lr_scale(envs):
                           for n, p in agent.circuit.cortex.named_parameters()}
     assert changes[0.25]["readout"] == pytest.approx(0.25 * changes[1.0]["readout"], rel=1e-3)
     assert changes[0.25]["recurrent"] == pytest.approx(changes[1.0]["recurrent"], rel=1e-6)
+
+
+def test_noise_in_the_drive_keeps_the_noise_free_excitation_the_median_of_the_noisy_one():
+    # Noise on the excitation is clipped to [0, 1] by the env, so near rest (about 0.05) it raises the
+    # average excitation: the noisy policy co-contracts where the noise-free one does not. In the drive,
+    # before the sigmoid, the noise-free excitation stays the median of the noisy ones.
+    config = AgentConfig(**SMALL_AGENT, noise_in_drive=True, exploration_std=1.0, noise_tau=0.0,
+                         learn_exploration=False)
+    circuit = CorticalCircuit(config, 0.02, seed=0)
+    observation = torch.zeros(4096, 69)
+    state, gains = circuit.initial_state(4096), torch.ones(4096)
+    generator = torch.Generator().manual_seed(0)
+    quiet = circuit.step(observation, state, gains, generator, explore=False)
+    assert torch.equal(quiet.action, quiet.mean)
+    noisy = circuit.step(observation, state, gains, generator)
+    assert bool(((noisy.action > 0) & (noisy.action < 1)).all())  # nothing for the env to clip
+    torch.testing.assert_close(noisy.action.median(0).values, quiet.mean[0], atol=0.01, rtol=0)
+    # the log density is the innovation's, in drive units: its gradient reaches the read-out
+    noisy.log_prob.sum().backward()
+    assert circuit.cortex.readout.grad.abs().sum() > 0
