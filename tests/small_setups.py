@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from reach_env import MousePelletReachEnv
 from training.config import TrainConfig, build_config, merge
 
 #: A trial of 40 control steps: cue at 0.4 s, 0.3 s to respond, 0.1 s after the outcome.
@@ -28,3 +31,31 @@ def tiny_config(out: Path, **sections: dict) -> TrainConfig:
     overrides = merge(TINY_RUN, sections)
     overrides["output"]["out"] = str(out)
     return build_config(overrides)
+
+
+class RecordedEnv(MousePelletReachEnv):
+    """The env, recording every trial it runs (seed, observations, executed excitations, rewards,
+    outcome), for tests that check what code built on the env did; ``made`` lists every instance."""
+
+    made: list[RecordedEnv] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trials: list[dict] = []
+        RecordedEnv.made.append(self)
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed, options=options)
+        self.trials.append({"seed": seed, "obs": [obs], "actions": [], "rewards": [], "success": None})
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        trial = self.trials[-1]
+        trial["actions"].append(np.array(action))
+        trial["rewards"].append(reward)
+        if terminated or truncated:
+            trial["success"] = bool(info["is_success"])
+        else:
+            trial["obs"].append(obs)
+        return obs, reward, terminated, truncated, info

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from small_setups import RecordedEnv
 
 import agents.pretraining
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
 from agents.pretraining import behaviour_clone, collect_demonstrations
-from reach_env import MousePelletReachEnv
 
 ENV_KWARGS = dict(cue_time=0.4, platform_turn=0.2, response_window=0.5, post_outcome=0.1)
 
@@ -29,29 +29,6 @@ def test_demonstrations_are_padded_scripted_trials(demos):
     np.testing.assert_array_equal(again.actions, demos.actions)
 
 
-class RecordedEnv(MousePelletReachEnv):
-    """The env, recording each trial's length and outcome as it runs."""
-
-    made: list[RecordedEnv] = []
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.trials: list[dict] = []
-        RecordedEnv.made.append(self)
-
-    def reset(self, *, seed=None, options=None):
-        self.trials.append({"steps": 0, "success": None})
-        return super().reset(seed=seed, options=options)
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = super().step(action)
-        trial = self.trials[-1]
-        trial["steps"] += 1
-        if terminated or truncated:
-            trial["success"] = bool(info["is_success"])
-        return obs, reward, terminated, truncated, info
-
-
 def test_success_rate_is_the_fraction_of_demonstrations_that_succeeded(monkeypatch):
     monkeypatch.setattr(RecordedEnv, "made", [])
     monkeypatch.setattr(agents.pretraining, "MousePelletReachEnv", RecordedEnv)
@@ -63,7 +40,7 @@ def test_success_rate_is_the_fraction_of_demonstrations_that_succeeded(monkeypat
     assert len(outcomes) == 4 and True in outcomes and False in outcomes, outcomes
     assert demos.success_rate == sum(outcomes) / 4
     # One padded row per trial, as long as the trial: an observation and an excitation per step.
-    np.testing.assert_array_equal(demos.valid.sum(1), [trial["steps"] for trial in env.trials])
+    np.testing.assert_array_equal(demos.valid.sum(1), [len(trial["actions"]) for trial in env.trials])
 
 
 def test_behaviour_cloning_lowers_the_loss_and_trains_only_the_cortex(demos):

@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from small_setups import RecordedEnv
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import reach_env
 import reach_env.pellet_reach_env
-from reach_env import MUSCLES, MousePelletReachEnv
+from reach_env import MUSCLES
 from reach_env.scripted import ScriptedReachController
 
 #: 40 control steps a trial, so that 128 training steps hold three whole episodes.
@@ -105,33 +106,6 @@ def test_sb3_learns_and_logs_what_the_env_did(algo, tmp_path):
     assert env.action_space.contains(np.asarray(action, dtype=np.float32))
     samples = [model.predict(obs, deterministic=False)[0] for _ in range(2)]
     assert not np.array_equal(*samples)  # so the deterministic flag is what made the two calls agree
-
-
-class RecordedEnv(MousePelletReachEnv):
-    """The env, recording every trial it runs (seed, observations, executed excitations, outcome)."""
-
-    made: list[RecordedEnv] = []
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.trials: list[dict] = []
-        RecordedEnv.made.append(self)
-
-    def reset(self, *, seed=None, options=None):
-        obs, info = super().reset(seed=seed, options=options)
-        self.trials.append({"seed": seed, "obs": [obs], "actions": [], "rewards": [], "success": None})
-        return obs, info
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = super().step(action)
-        trial = self.trials[-1]
-        trial["actions"].append(np.array(action))
-        trial["rewards"].append(reward)
-        if terminated or truncated:
-            trial["success"] = bool(info["is_success"])
-        else:
-            trial["obs"].append(obs)
-        return obs, reward, terminated, truncated, info
 
 
 @pytest.fixture

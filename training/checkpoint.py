@@ -38,12 +38,17 @@ def checkpoint_path(directory: Path, episode: int) -> Path:
     return directory / f"episode_{episode:06d}.pt"
 
 
+def checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    """``(episode, path)`` of every checkpoint in ``directory``, by episode (empty if there is none)."""
+    if not directory.is_dir():
+        return []
+    return sorted((int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name)))
+
+
 def newest_checkpoint(directory: Path) -> Path | None:
     """The checkpoint with the most completed trials in ``directory`` (None if there is none)."""
-    if not directory.is_dir():
-        return None
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
-    return max(found)[1] if found else None
+    found = checkpoints(directory)
+    return found[-1][1] if found else None
 
 
 def _numpy_state() -> dict[str, Any]:

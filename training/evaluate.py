@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from training.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
+from training.checkpoint import CheckpointError, checkpoint_path, checkpoints, load_checkpoint
 from training.config import (
     ArgumentParser,
     ConfigError,
@@ -35,8 +34,6 @@ from training.config import (
     load_yaml,
 )
 from training.protocol import Run, build_run, evaluate
-
-_NAME = re.compile(r"^episode_(\d{6})\.pt$")
 
 
 def _count(text: str, least: int) -> int:
@@ -76,8 +73,7 @@ def run_checkpoints(run_dir: Path, episode: int | None = None) -> list[tuple[int
         CheckpointError: there is none (or not the one asked for; the others are named).
     """
     directory = run_dir / "checkpoints"
-    found = sorted((int(m.group(1)), p) for p in directory.iterdir()
-                   if (m := _NAME.match(p.name))) if directory.is_dir() else []
+    found = checkpoints(directory)
     if not found:
         raise CheckpointError(f"{run_dir} has no checkpoints (no {directory}/episode_NNNNNN.pt)")
     if episode is None:
