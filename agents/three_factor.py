@@ -49,6 +49,7 @@ class TrialSummary:
     dopamine_gain: float
     thalamus_gain: float
     exploration_std: float  # standard deviation of the trial's exploration noise (0 when acting without)
+    lift_before_cue: bool  # the paw lifted at or before the cue onset (the env's flag: the lab's early error)
 
 
 @dataclass
@@ -224,7 +225,8 @@ class ThreeFactorLearner:
                 events=events, mean_delta=float(delta_all[mask, b].mean()),
                 mean_dopamine=float(dopamine_all[mask, b].mean()), dopamine_gain=float(gains[b]),
                 thalamus_gain=float(thalamus_gains[b]),
-                exploration_std=exploration_std if explore else 0.0))
+                exploration_std=exploration_std if explore else 0.0,
+                lift_before_cue=bool(info["lift_before_cue"])))
         if learn and self.exploration is not None:
             self.exploration.observe(s.success for s in summaries)
         stacked = {k: np.stack(v) for k, v in rows.items()}

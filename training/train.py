@@ -6,7 +6,7 @@ before imaging), then runs the sessions. The run folder gets:
 - ``tb/``: TensorBoard scalars (``behaviour/``, ``dopamine/``, ``plasticity/``, ``critic/``,
   ``pretraining/``, ``eval/``), histograms, the hyperparameters and the filmed trials;
 - ``episodes.csv``: one row per trial (:data:`EPISODE_COLUMNS`; ``precue_lift`` is 1 when the paw
-  lifted at or before the cue onset, the lab's early error, see :func:`precue_lift`);
+  lifted at or before the cue onset, the lab's early error: the env's ``info["lift_before_cue"]``);
 - ``evaluation.csv``: one row per evaluation of the network on held-out trials
   (:data:`EVALUATION_COLUMNS`): noise off before session 1 and after every session, noise on before
   session 1 and after the last (see :func:`training.protocol.evaluate`);
@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.recording import ActivityRecorder
-from agents.three_factor import BatchRecord, TrialSummary
+from agents.three_factor import BatchRecord
 from training.checkpoint import CheckpointError, load_checkpoint, newest_checkpoint, save_checkpoint
 from training.config import (
     SECTIONS,
@@ -64,34 +64,6 @@ EPISODE_COLUMNS = ("episode", "session", "success", "return", "outcome", "steps"
 EVALUATION_COLUMNS = ("episode", "session", "noise", "trials", "successes", "success")
 
 
-def precue_lift(events: dict[str, float]) -> bool:
-    """Whether the paw lifted before the cue (an early error in the lab's task), from a trial's event
-    times (s; NaN: did not happen).
-
-    The env records the trial's first lift whenever it happens, also before the tone, and counts a
-    lift as pre-cue (its ``info["lift_before_cue"]``) when it comes at or before the cue onset: the
-    control step that ends at the onset began before the tone could be heard. So: a lift time at or
-    before the cue's time, or a lift in a trial that ended before its cue. An explicit
-    ``lift_before_cue`` or ``precue_lift`` entry (a bool, or a time that is NaN if none) wins.
-    """
-    for key in ("lift_before_cue", "precue_lift"):
-        if key in events:
-            value = events[key]
-            if isinstance(value, bool | np.bool_):
-                return bool(value)
-            return value is not None and not math.isnan(value)
-    lift, cue = events.get("lift", math.nan), events.get("cue", math.nan)
-    if math.isnan(lift):
-        return False
-    return math.isnan(cue) or lift <= cue
-
-
-def _precue_lift(summary: TrialSummary) -> bool:
-    """A trial's pre-cue lift: the env's own flag if the summary carries it, else from event times."""
-    flag = getattr(summary, "lift_before_cue", None)
-    return bool(flag) if flag is not None else precue_lift(summary.events)
-
-
 class EpisodeLog:
     """``episodes.csv``, appended batch by batch; on resume, rows past the checkpoint are dropped."""
 
@@ -118,7 +90,7 @@ class EpisodeLog:
                 summary.episode, session, int(summary.success), f"{summary.ret:.6f}", summary.outcome,
                 summary.steps, *(_fmt(e[k]) for k in ("cue", "lift", "grab", "at_mouth", "outcome")),
                 f"{summary.mean_delta:.6g}", f"{summary.mean_dopamine:.6g}", f"{summary.dopamine_gain:g}",
-                int(summary.thalamus_gain > 0), f"{norm:.6g}", int(_precue_lift(summary)),
+                int(summary.thalamus_gain > 0), f"{norm:.6g}", int(summary.lift_before_cue),
                 f"{summary.exploration_std:.6g}"])
         self._file.flush()
 
@@ -368,7 +340,7 @@ class Trainer:
         tb.add_scalar("critic/value_mean", float(record.value[valid].mean()), step)
         stats = self._session_stats
         stats.setdefault("success", []).extend(float(s.success) for s in summaries)
-        stats.setdefault("precue_lift", []).extend(float(_precue_lift(s)) for s in summaries)
+        stats.setdefault("precue_lift", []).extend(float(s.lift_before_cue) for s in summaries)
         stats.setdefault("delta", []).extend(record.delta[valid].tolist())
         stats.setdefault("dopamine", []).extend(record.dopamine[valid].tolist())
 
