@@ -109,13 +109,19 @@ class Cortex(nn.Module):
     def rates(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(torch.tanh(x)) if self.dale else torch.tanh(x)
 
+    def advance(self, x: torch.Tensor, thalamic: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+                                                                          torch.Tensor]:
+        """One control step: ``(x_new, rates, motor drive)``; the excitation is ``sigmoid(drive)``."""
+        current = self.rates(x) @ self.effective_recurrent().T + thalamic @ self.thalamocortical.T + self.bias
+        x = x + self.alpha * (current - x)
+        r = self.rates(x)
+        return x, r, r @ self.readout.T + self.readout_bias
+
     def forward(self, x: torch.Tensor, thalamic: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
                                                                           torch.Tensor]:
         """One control step: ``(x_new, rates, mean excitation)``, all batched over trials."""
-        drive = self.rates(x) @ self.effective_recurrent().T + thalamic @ self.thalamocortical.T + self.bias
-        x = x + self.alpha * (drive - x)
-        r = self.rates(x)
-        return x, r, torch.sigmoid(r @ self.readout.T + self.readout_bias)
+        x, r, drive = self.advance(x, thalamic)
+        return x, r, torch.sigmoid(drive)
 
 
 class Critic(nn.Module):
@@ -210,7 +216,8 @@ class CorticalCircuit(nn.Module):
         cortex, :mod:`agents.exploration`); otherwise the cortex's own ``log_exploration`` sets it.
         """
         thalamic = self.thalamus(observation, thalamus_gain)
-        x, rates, mean = self.cortex(state.x, thalamic)
+        x, rates, drive = self.cortex.advance(state.x, thalamic)
+        mean = torch.sigmoid(drive)
         std = self.exploration_std() if exploration is None else exploration[:, None]
         innovation_std = std * self._innovation_scale
         if explore:
@@ -221,8 +228,7 @@ class CorticalCircuit(nn.Module):
         # Where the noise enters: the excitation itself (clipped to [0, 1] by the env, so that noise on a
         # near-zero excitation raises its average), or the motor drive before the sigmoid, where the
         # noise-free excitation is the median of the noisy one.
-        centre = (rates @ self.cortex.readout.T + self.cortex.readout_bias) if self.config.noise_in_drive \
-            else mean
+        centre = drive if self.config.noise_in_drive else mean
         noisy = (centre + noise).detach()
         action = torch.sigmoid(noisy) if self.config.noise_in_drive else noisy
         # log N(noisy; centre + decay * previous noise, innovation_std^2), summed over muscles; its
