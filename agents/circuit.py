@@ -25,7 +25,7 @@ from torch import nn
 
 from agents.config import AgentConfig
 from agents.sensory import THALAMIC_BLOCKS, scaling_vectors
-from reach_env import MUSCLES, OBSERVATION_BLOCKS
+from reach_env import MUSCLES, OBSERVATION_BLOCKS, observation_labels
 
 OBSERVATION_SIZE = sum(size for _, size, _ in OBSERVATION_BLOCKS)
 
@@ -168,6 +168,7 @@ class StepOutput:
     cortex: torch.Tensor  # cortical rates
     thalamus: torch.Tensor  # thalamic rates
     state: CircuitState
+    deciding: torch.Tensor  # (B,) bool: the step drew exploration noise (a stochastic decision)
 
 
 class CorticalCircuit(nn.Module):
@@ -188,6 +189,9 @@ class CorticalCircuit(nn.Module):
         self.critic = Critic(config.critic_hidden, generator)
         self.noise_decay = math.exp(-dt / config.noise_tau) if config.noise_tau > 0 else 0.0
         self._innovation_scale = math.sqrt(1.0 - self.noise_decay ** 2)
+        #: Observation entries that say the cue has come (the tone channel, the time since its onset).
+        self._cue_heard = [i for i, label in enumerate(observation_labels())
+                           if label in ("cue", "time_since_cue")]
 
     def exploration_std(self) -> torch.Tensor:
         """Current standard deviation of the exploration noise per muscle (stationary, not innovation)."""
@@ -220,8 +224,14 @@ class CorticalCircuit(nn.Module):
         mean = torch.sigmoid(drive)
         std = self.exploration_std() if exploration is None else exploration[:, None]
         innovation_std = std * self._innovation_scale
+        # Before the cue the paw waits on the perch: its variability is the fraction
+        # ``precue_exploration`` of the movement's (0: no stochastic decision at all before the cue).
+        heard = observation[:, self._cue_heard].amax(-1) > 0
+        scale = torch.where(heard, 1.0, self.config.precue_exploration)[:, None]
+        deciding = scale > 0
+        innovation_std = innovation_std * torch.where(deciding, scale, 1.0)
         if explore:
-            innovation = torch.randn(mean.shape, generator=generator) * innovation_std.detach()
+            innovation = torch.randn(mean.shape, generator=generator) * innovation_std.detach() * deciding
             noise = self.noise_decay * state.noise + innovation
         else:
             noise = torch.zeros_like(mean)
@@ -234,5 +244,6 @@ class CorticalCircuit(nn.Module):
         # log N(noisy; centre + decay * previous noise, innovation_std^2), summed over muscles; its
         # gradient reaches the centre (through the cortex) and the noise amplitude.
         residual = noisy - centre - self.noise_decay * state.noise
-        log_prob = (-0.5 * (residual / innovation_std) ** 2 - torch.log(innovation_std)).sum(-1)
-        return StepOutput(action, mean, log_prob, noise, rates, thalamic, CircuitState(x, noise))
+        log_prob = ((-0.5 * (residual / innovation_std) ** 2 - torch.log(innovation_std)) * deciding).sum(-1)
+        return StepOutput(action, mean, log_prob, noise, rates, thalamic, CircuitState(x, noise),
+                          deciding[:, 0])

@@ -29,6 +29,12 @@ class AgentConfig:
         noise_in_drive: add the exploration noise to the motor drive before the read-out's sigmoid
             (``exploration_std`` then in drive units) instead of to the excitation.
         noise_tau: time constant (s) of the low-pass filtered exploration noise (0 = white).
+        precue_exploration: standard deviation of the exploration noise before the cue onset, as a
+            fraction of its amplitude after it (the paw waits on the perch before the tone; the
+            variability is mostly the movement's). 0: no stochastic decision before the cue.
+        optimizer: ``"adam"`` or ``"sgd"`` for the cortical (dopamine-gated) weights. Plain gradient
+            steps keep the size of an update proportional to dopamine x eligibility; Adam normalises
+            it away (a small, noisy RPE still moves the weights by a full step).
         policy_lr: Adam step size of the cortical (dopamine-gated) weights.
         readout_lr_scale: the read-out's (layer 5 / spinal stage) step size relative to ``policy_lr``;
             below 1, the weights that move the muscles most directly take smaller steps.
@@ -51,15 +57,17 @@ class AgentConfig:
     dale: bool = False
     excitatory_fraction: float = 0.8
     connection_density: float = 1.0
-    exploration_std: float = 0.1
-    learn_exploration: bool = True
-    regulate_exploration: bool = False
-    exploration_floor: float = 0.03
+    exploration_std: float = 0.5
+    learn_exploration: bool = False
+    regulate_exploration: bool = True
+    exploration_floor: float = 0.1
     exploration_memory: float = 20.0
-    noise_in_drive: bool = False
+    noise_in_drive: bool = True
     noise_tau: float = 0.05
-    policy_lr: float = 1e-4
-    readout_lr_scale: float = 1.0
+    precue_exploration: float = 0.0
+    optimizer: str = "sgd"
+    policy_lr: float = 0.02
+    readout_lr_scale: float = 0.3
     exploration_lr: float = 5e-3
     critic_lr: float = 1e-3
     gamma: float = 0.98
@@ -93,6 +101,10 @@ class AgentConfig:
                              f"exploration_std={self.exploration_std}]")
         if not self.exploration_memory >= 1:
             raise ValueError(f"agent.exploration_memory={self.exploration_memory} must be >= 1 (trials)")
+        if not 0.0 <= self.precue_exploration <= 1.0:
+            raise ValueError(f"agent.precue_exploration={self.precue_exploration} must be in [0, 1]")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"agent.optimizer={self.optimizer!r} must be 'adam' or 'sgd'")
         if self.noise_tau < 0:
             raise ValueError(f"agent.noise_tau={self.noise_tau} must be >= 0 (0 = white noise)")
 

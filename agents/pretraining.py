@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,8 @@ class Demonstrations:
 
 
 def collect_demonstrations(n_trials: int, seed: int, noise_std: float = 0.05, noise_tau: float = 0.05,
-                           progress: bool = True, **env_kwargs) -> Demonstrations:
+                           progress: bool = True, reaction_time: float = 0.0,
+                           **env_kwargs) -> Demonstrations:
     """Run the scripted controller with low-pass filtered noise added to its excitations.
 
     Args:
@@ -47,10 +49,11 @@ def collect_demonstrations(n_trials: int, seed: int, noise_std: float = 0.05, no
         noise_std: standard deviation of the added excitation noise.
         noise_tau: time constant (s) of the noise.
         progress: show a progress bar.
+        reaction_time: the controller's delay (s) from the cue to the lift.
         **env_kwargs: passed to :class:`MousePelletReachEnv`.
     """
     env = MousePelletReachEnv(**env_kwargs)
-    controller = ScriptedReachController(env)
+    controller = ScriptedReachController(env, reaction_time=reaction_time)
     rng = np.random.default_rng(seed)
     decay = math.exp(-env.control_timestep / noise_tau) if noise_tau > 0 else 0.0
     trials, successes = [], 0
@@ -79,10 +82,13 @@ def collect_demonstrations(n_trials: int, seed: int, noise_std: float = 0.05, no
 
 
 def behaviour_clone(circuit: CorticalCircuit, demos: Demonstrations, updates: int, seed: int,
-                    batch: int = 32, lr: float = 1e-3, progress: bool = True) -> list[float]:
+                    batch: int = 32, lr: float = 1e-3, progress: bool = True,
+                    stop: Callable[[], bool] | None = None, check_every: int = 10) -> list[float]:
     """Regress the cortex's mean excitation onto the demonstrations (teacher-forced observations).
 
-    Trains only :meth:`CorticalCircuit.cortical_parameters`. Returns the loss of every update.
+    Trains only :meth:`CorticalCircuit.cortical_parameters`. With ``stop``, asks it after every
+    ``check_every`` updates and ends as soon as it answers True (at most ``updates`` in all). Returns
+    the loss of every update made.
     """
     params = circuit.cortical_parameters()
     optimizer = torch.optim.Adam(params, lr=lr)
@@ -109,6 +115,8 @@ def behaviour_clone(circuit: CorticalCircuit, demos: Demonstrations, updates: in
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         losses.append(loss.item())
+        if stop is not None and len(losses) % check_every == 0 and stop():
+            break
     return losses
 
 
@@ -119,19 +127,45 @@ class PretrainingConfig:
     Attributes:
         demonstrations: scripted trials to clone.
         demonstration_noise: excitation noise in the demonstrations (shows recoveries).
-        updates: behaviour-cloning updates (few: the network must stay far from expert).
+        updates: most behaviour-cloning updates (cloning to the end hands over the whole skill).
+        stop_success: shaping ends at the first check where the cloned network, acting with its
+            exploration noise, succeeds in at least this share of the check trials: the lab's
+            criterion-based end of pre-training, a mouse that succeeds now and then (None: always
+            make ``updates`` updates).
+        stop_precue_lift: and at most this share of the check trials lift the paw before the cue
+            (a mouse that waits for the tone).
+        check_every: cloning updates between checks.
+        check_trials: trials of each check (their own env seeds, :func:`check_seed`).
         lr: behaviour-cloning step size.
         critic_warmup_batches: batches of trials, with M1 dopamine blocked, that warm up the critic.
+        reaction_time: the demonstrator's delay (s) from the cue onset to the lift.
+        pellet_offset: half-range (m) of the pellet's sideways place in the demonstrations (None: as
+            in the protocol's task; 0: always at the slot's centre, the easier set-up of shaping).
     """
 
     demonstrations: int = 256
     demonstration_noise: float = 0.05
     updates: int = 600
+    stop_success: float | None = 0.1
+    stop_precue_lift: float = 0.05
+    check_every: int = 10
+    check_trials: int = 32
     lr: float = 1e-3
     critic_warmup_batches: int = 3
+    reaction_time: float = 0.15
+    pellet_offset: float | None = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("demonstrations", "updates"):
+        if self.stop_success is not None and not 0 < self.stop_success <= 1:
+            raise ValueError(f"pretraining.stop_success={self.stop_success} must be in (0, 1] or None")
+        if not 0 <= self.stop_precue_lift <= 1:
+            raise ValueError(f"pretraining.stop_precue_lift={self.stop_precue_lift} must be in [0, 1]")
+        if not 0 <= self.reaction_time <= 0.5:
+            raise ValueError(f"pretraining.reaction_time={self.reaction_time} must be in [0, 0.5] s")
+        if self.pellet_offset is not None and not 0 <= self.pellet_offset <= 0.0045:
+            raise ValueError(f"pretraining.pellet_offset={self.pellet_offset} must be in [0, 0.0045] m "
+                             f"or None")
+        for name in ("demonstrations", "updates", "check_every", "check_trials"):
             if getattr(self, name) < 1:
                 raise ValueError(f"pretraining.{name}={getattr(self, name)} must be >= 1")
         if self.critic_warmup_batches < 0:
@@ -154,11 +188,32 @@ def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], confi
     # The demonstrations run on the protocol's own task version and timing (not its rendering).
     task = {k: v for k, v in envs[0].spec.kwargs.items() if k not in ("render_mode", "width", "height")} \
         if envs[0].spec is not None else dataclasses.asdict(envs[0].timing)
+    if config.pellet_offset is not None:
+        task["pellet_offset"] = config.pellet_offset
     demos = collect_demonstrations(config.demonstrations, seed, noise_std=config.demonstration_noise,
-                                   progress=progress, **task)
+                                   progress=progress, reaction_time=config.reaction_time, **task)
+    batch = len(envs)
+    checks: list[float] = []
+    early_lifts: list[float] = []
+
+    def succeeds_now_and_then() -> bool:
+        hits = early = 0
+        for first in range(0, config.check_trials, batch):
+            size = min(batch, config.check_trials - first)
+            record = learner.run_trials(envs[:size], [-1] * size,
+                                        [check_seed(seed, len(checks) * config.check_trials + first + i)
+                                         for i in range(size)], learn=False)
+            hits += sum(s.success for s in record.summaries)
+            early += sum(s.lift_before_cue for s in record.summaries)
+        checks.append(hits / config.check_trials)
+        early_lifts.append(early / config.check_trials)
+        return checks[-1] >= config.stop_success and early_lifts[-1] <= config.stop_precue_lift
+
     losses = behaviour_clone(learner.circuit, demos, config.updates, seed, lr=config.lr,
-                             progress=progress)
-    batch, successes = len(envs), []
+                             progress=progress,
+                             stop=None if config.stop_success is None else succeeds_now_and_then,
+                             check_every=config.check_every)
+    successes = []
     for k in range(config.critic_warmup_batches):
         # Episode -1 lies outside every schedule; update_cortex=False keeps the cortex as cloned.
         record = learner.run_trials(envs, [-1] * batch,
@@ -166,7 +221,16 @@ def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], confi
                                     update_cortex=False)
         successes += [s.success for s in record.summaries]
     return {"demonstration_success_rate": demos.success_rate, "behaviour_cloning_loss": losses[-1],
+            "behaviour_cloning_updates": float(len(losses)),
+            "shaping_check_success": checks[-1] if checks else math.nan,
+            "shaping_check_precue_lift": early_lifts[-1] if early_lifts else math.nan,
             "warmup_success_rate": float(np.mean(successes)) if successes else math.nan}
+
+
+def check_seed(seed: int, trial: int) -> int:
+    """Env reset seed of shaping-check trial ``trial``: a stream apart from the protocol's and the
+    critic warm-up's."""
+    return seed * 10_000_000 + 8_000_000 + trial
 
 
 def warmup_seed(seed: int, trial: int) -> int:

@@ -17,7 +17,7 @@ BLOCK_SCALING: dict[str, tuple[float, float]] = {
     "muscle_lengths": (1.0, 0.2),  # optimal lengths, around 1
     "muscle_velocities": (0.0, 5.0),  # optimal lengths/s
     "muscle_forces": (0.0, 0.5),  # fraction of peak force
-    "cue": (0.0, 1.0),
+    "cue": (0.0, 0.1),
     "time_since_cue": (0.0, 1.0),  # s
     "pellet_from_tips": (0.0, 10.0),  # mm
     "pellet_from_mouth": (0.0, 10.0),  # mm

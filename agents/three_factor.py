@@ -110,7 +110,8 @@ class ThreeFactorLearner:
         if config.learn_exploration:
             groups.append({"params": [circuit.cortex.log_exploration], "lr": config.exploration_lr,
                            "base_lr": config.exploration_lr})
-        self.cortex_optimizer = torch.optim.Adam(groups)
+        self.cortex_optimizer = (torch.optim.Adam(groups) if config.optimizer == "adam"
+                                 else torch.optim.SGD(groups))
         self.critic_optimizer = torch.optim.Adam(
             [{"params": list(circuit.critic.parameters()), "lr": config.critic_lr,
               "base_lr": config.critic_lr}])
@@ -198,7 +199,7 @@ class ThreeFactorLearner:
                                   ("value", value.detach().numpy()), ("phase", phase)):
                 rows[key].append(value_np)
             window.append((out.log_prob, value, torch.as_tensor(rewards, dtype=torch.float32),
-                           torch.as_tensor(done), torch.as_tensor(valid)))
+                           torch.as_tensor(done), torch.as_tensor(valid), out.deciding))
             state = out.state
             if len(window) == config.update_every or not active.any():
                 next_value = circuit.critic(torch.as_tensor(observations, dtype=torch.float32)).detach()
@@ -252,6 +253,7 @@ class ThreeFactorLearner:
         rewards = torch.stack([w[2] for w in window])
         done = torch.stack([w[3] for w in window]).float()
         mask = torch.stack([w[4] for w in window]).float()
+        deciding = torch.stack([w[5] for w in window]).float()
         with torch.no_grad():
             following = torch.cat([values[1:].detach(), next_value[None]], 0)
             delta = (rewards + config.gamma * following * (1.0 - done) - values.detach()) * mask
@@ -266,11 +268,13 @@ class ThreeFactorLearner:
 
         count = mask.sum().clamp(min=1.0)
         mean_gain = float(gains.mean())
-        # Steps of trials that receive dopamine. Only they enter the cortical update: its baseline,
-        # its normalisation and its gradient, so a blocked trial (g = 0) adds exactly nothing, whatever
-        # its trajectory or length. A window where every such trial has already ended (a blocked trial
-        # still running) has nothing to learn from: the step is skipped, as for an all-blocked batch.
-        reached = mask * (gains > 0).float()[None, :]
+        # Steps of trials that receive dopamine, where the cortex made a stochastic decision (drew
+        # exploration noise: not before the cue by default). Only they enter the cortical update: its
+        # baseline, its normalisation and its gradient, so a blocked trial (g = 0) adds exactly
+        # nothing, whatever its trajectory or length. A window without such a step (every
+        # dopamine-receiving trial has ended, or none has heard the cue yet) has no eligibility to
+        # learn from: the step is skipped, as for an all-blocked batch.
+        reached = mask * deciding * (gains > 0).float()[None, :]
         steps_reached = float(reached.sum())
         norm = None
         if mean_gain > 0.0 and update_cortex and steps_reached > 0.0:

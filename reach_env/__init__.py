@@ -6,11 +6,9 @@ docstring's "Version history" says how they differ and why):
 * ``MousePelletReach-v0`` (:data:`ENV_ID`): the first release, the class defaults; kept unchanged for
   old runs.
 * ``MousePelletReach-v1`` (:data:`ENV_ID_V1`): trials vary as the lab's do (pellet +-3 mm sideways,
-  posture +-0.1 rad, cue +-0.2 s); ``info["lift_before_cue"]`` flags a lift at or before the cue (the
-  lab's early error) without ending the trial. Its arguments are :data:`ENV_KWARGS` ``[ENV_ID_V1]``.
-
-Ending a trial at a pre-cue lift (``Outcome.EARLY``) is the constructor option ``early_lift_aborts``,
-set by no registered version (the class docstring says why).
+  posture +-0.1 rad, cue +-0.2 s), and a lift at or before the cue (the lab's early error,
+  ``info["lift_before_cue"]``) ends the trial as ``Outcome.EARLY`` (``early_lift_aborts``). Its
+  arguments are :data:`ENV_KWARGS` ``[ENV_ID_V1]``. The training runs' default task.
 
 ::
 
@@ -48,6 +46,7 @@ ENV_KWARGS: dict[str, dict[str, Any]] = {
         "posture_jitter": 0.1,
         "posture_max_penetration": 0.0002,
         "cue_jitter": 0.2,
+        "early_lift_aborts": True,
     },
 }
 

@@ -104,7 +104,7 @@ class MousePelletReachEnv(gym.Env):
     (:class:`reach_env.trial.Outcome`) is SUCCESS when the pellet centre comes within ``mouth_radius``
     of the mouth, DROPPED when it falls ``drop_height`` below its resting height on the post while not
     held (knocked off or dropped), TIMEOUT when ``response_window`` seconds pass after the cue, and,
-    with the option ``early_lift_aborts`` (set by no registered version), EARLY as soon as the paw
+    with the option ``early_lift_aborts`` (v1 sets it), EARLY as soon as the paw
     lifts at or before the cue onset (the ``lift`` event with ``lift_before_cue``, below): the lab's
     early error, a failure, with the ``outcome`` event at the lift's time; the timeline goes on
     unchanged, so the tone still sounds at its time if the trial is still running (if it ends first,
@@ -140,6 +140,7 @@ class MousePelletReachEnv(gym.Env):
     posture_jitter            0.03    0.1      rad per joint
     posture_max_penetration   None    0.0002   m
     cue_jitter                0.0     0.2      s
+    early_lift_aborts         False   True     a lift at or before the cue ends the trial
     ========================  ======  =======  ================================================
 
     * ``MousePelletReach-v0``: the first release. Trials differ by about +-0.6 mm of pellet and
@@ -154,18 +155,13 @@ class MousePelletReachEnv(gym.Env):
       analysis aligns trials on the tone; 0.2 s is the most that keeps the earliest cue from coming
       before the default 0.4 s platform turn ends). These are reasoned ranges, not measured lab
       distributions. With them noise-off success is graded within a seed (shared/MEASUREMENTS.md
-      measured it with +-3 mm and +-0.1 rad). A lift at or before the cue, the lab's early error (in
-      the lab's task a tone signals that the pellet is available and only reaches after it are
-      rewarded; shared/SCIENCE.md, Ghanayim et al. 2025), is flagged (``lift_before_cue``) but does
-      not end the trial: v1 does not set ``early_lift_aborts``. With the abort (as first planned for
-      v1), measured with the dopamine-gated agent on v1, exploration noise lifted the paw before the
-      cue in 70-77 % of session-1 trials, so most trials ended EARLY and successes vanished;
-      reward-regulated exploration then raised the noise, and learning collapsed in every
-      configuration tried (noise-off held-out success 0.20 -> 0.00 by session 3-4). Without the abort
-      the same agent learned (noise-off 0.00 -> 0.80 by session 6), but came to lift before the cue in
-      100 % of trials: the pellet is in reach before the tone and the tone's time varies, so lifting in
-      anticipation pays. Whether and how an early lift is penalised is left to the learning rule (open
-      issue "Learning v2"); ``early_lift_aborts`` exists to try it.
+      measured it with +-3 mm and +-0.1 rad). A lift at or before the cue is the lab's early error
+      (in the lab's task a tone signals that the pellet is available and only reaches after it are
+      rewarded; shared/SCIENCE.md, Ghanayim et al. 2025): v1 ends such a trial at once as
+      ``Outcome.EARLY`` (``early_lift_aborts``). Without it, an agent that learned the reach came to
+      lift before the tone in 98-100 % of trials, since the pellet waits in reach from the end of the
+      platform's turn and anticipating pays; with it, an early lift costs the pellet, so only cued
+      reaches are rewarded (docs/model.md, "The cue").
 
     Args:
         render_mode: None, ``"rgb_array"`` (offscreen; set ``MUJOCO_GL=egl`` headless) or ``"human"``.
@@ -208,12 +204,8 @@ class MousePelletReachEnv(gym.Env):
         early_lift_aborts: whether a lift (the ``lift`` event: the paw ``lift_height`` above its
             resting height) at or before the cue onset ends the trial at once as a failure,
             :attr:`reach_env.trial.Outcome.EARLY`, followed by the usual ``post_outcome`` window;
-            ``info["events"]["outcome"]`` is then the lift's time. False (the default, and every
-            registered version's, v1 included): a pre-cue lift is only reported
-            (``lift_before_cue``). An option for experiments on penalising early lifts (open issue
-            "Learning v2"): with it on v1, the dopamine-gated agent's exploration noise lifted the
-            paw before the cue in 70-77 % of session-1 trials and learning collapsed (version
-            history, above).
+            ``info["events"]["outcome"]`` is then the lift's time. False (the default, v0's): a pre-cue
+            lift is only reported (``lift_before_cue``). v1 uses True.
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 50}

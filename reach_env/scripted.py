@@ -10,6 +10,7 @@ directly, not the observation, and starts when the current trial's cue sounds (`
 from __future__ import annotations
 
 import enum
+import math
 
 import mujoco
 import numpy as np
@@ -64,11 +65,16 @@ class ScriptedReachController:
             below or from the side, the digits knock it off its post). None (default): on when the
             env places the pellet with ``pellet_offset > 0`` (``MousePelletReach-v1``), off otherwise,
             so that the plan, and the demonstrations made with it, stay bit for bit those of v0.
+        reaction_time: seconds from the cue onset to the start of the lift (0: at the first control
+            step after the cue, as in v0's demonstrations).
     """
 
     def __init__(self, env: MousePelletReachEnv, kp_scale: float = 6.0, kd_scale: float = 1.0,
-                 clear_obstacles: bool | None = None):
+                 clear_obstacles: bool | None = None, reaction_time: float = 0.0):
+        if not (math.isfinite(reaction_time) and reaction_time >= 0):
+            raise ValueError(f"reaction_time={reaction_time!r} must be a finite number >= 0 (s)")
         self.env = env
+        self.reaction_time = float(reaction_time)
         self.clear_obstacles = (getattr(env, "pellet_offset", 0.0) > 0 if clear_obstacles is None
                                 else bool(clear_obstacles))
         model = env.model
@@ -108,7 +114,7 @@ class ScriptedReachController:
         elapsed = t - self._stage_start
         reached = np.linalg.norm(tips - self._target_point()) < 0.0012
         nxt = None
-        if self.stage == Stage.WAIT and t >= env.cue_time:
+        if self.stage == Stage.WAIT and t >= env.cue_time + self.reaction_time - 1e-9:
             nxt = Stage.LIFT
         elif self.stage == Stage.LIFT and (reached or elapsed > 0.12):
             nxt = Stage.ABOVE

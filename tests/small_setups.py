@@ -21,7 +21,8 @@ TINY_RUN = {
     "protocol": {"sessions": 2, "trials_per_session": 4, "batch": 2, "eval_trials": 3},
     "agent": dict(SMALL_AGENT),
     "pretraining": {"demonstrations": 2, "updates": 2, "critic_warmup_batches": 1},
-    "env": {"platform_turn": 0.2, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1},
+    # v1 (the default task) shifts the cue by up to 0.2 s: the earliest cue, 0.1 s, follows the turn.
+    "env": {"platform_turn": 0.1, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1},
     "output": {"checkpoint_every": 2, "video": False},
 }
 

@@ -26,7 +26,10 @@ TINY_ABLATION = {
     "activity_downsample": 1, "eval_trials": 2,
     "train": {"agent": dict(SMALL_AGENT),
               "pretraining": {"demonstrations": 2, "updates": 2, "critic_warmup_batches": 1},
-              "env": {"platform_turn": 0.2, "cue_time": 0.3, "response_window": 0.4, "post_outcome": 0.1}},
+              # v0: an untrained network's early lift would end v1's trials before any decision, and
+              # then intact and blocked runs could not differ.
+              "env": {"env_id": "MousePelletReach-v0", "platform_turn": 0.2, "cue_time": 0.3,
+                      "response_window": 0.4, "post_outcome": 0.1}},
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from small_setups import SHORT_TRIAL, SMALL_AGENT
@@ -44,7 +45,8 @@ def test_agent_config_refuses_learning_and_regulating_the_noise_at_once():
     with pytest.raises(ValueError, match="learn_exploration"):
         AgentConfig(regulate_exploration=True, learn_exploration=True)
     with pytest.raises(ValueError, match="exploration_floor"):
-        AgentConfig(regulate_exploration=True, learn_exploration=False, exploration_floor=0.5)
+        AgentConfig(regulate_exploration=True, learn_exploration=False, exploration_std=0.5,
+                    exploration_floor=0.6)
 
 
 def learner(schedule: SilencingSchedule | None = None, **agent) -> ThreeFactorLearner:
@@ -108,6 +110,7 @@ def test_noise_in_the_drive_keeps_the_noise_free_excitation_the_median_of_the_no
     # average excitation: the noisy policy co-contracts where the noise-free one does not. In the drive,
     # before the sigmoid, the noise-free excitation stays the median of the noisy ones.
     config = AgentConfig(**SMALL_AGENT, noise_in_drive=True, exploration_std=1.0, noise_tau=0.0,
+                         precue_exploration=1.0,
                          learn_exploration=False)
     circuit = CorticalCircuit(config, 0.02, seed=0)
     observation = torch.zeros(4096, 69)
@@ -121,3 +124,51 @@ def test_noise_in_the_drive_keeps_the_noise_free_excitation_the_median_of_the_no
     # the log density is the innovation's, in drive units: its gradient reaches the read-out
     noisy.log_prob.sum().backward()
     assert circuit.cortex.readout.grad.abs().sum() > 0
+
+
+# --- variability before and after the cue ----------------------------------------------------------
+
+
+def _cue_observation(batch: int, heard: bool) -> torch.Tensor:
+    from reach_env import observation_labels
+
+    observation = torch.zeros(batch, 69)
+    if heard:
+        observation[:, observation_labels().index("cue")] = 1.0
+    return observation
+
+
+@pytest.mark.parametrize("precue", [0.0, 0.25])
+def test_before_the_cue_the_noise_is_the_precue_fraction_and_after_it_the_full_amplitude(precue):
+    config = AgentConfig(**SMALL_AGENT, noise_in_drive=True, exploration_std=1.0, noise_tau=0.0,
+                         precue_exploration=precue)
+    circuit = CorticalCircuit(config, 0.02, seed=0)
+    gains, generator = torch.ones(4096), torch.Generator().manual_seed(0)
+    waiting = circuit.step(_cue_observation(4096, False), circuit.initial_state(4096), gains, generator)
+    cued = circuit.step(_cue_observation(4096, True), circuit.initial_state(4096), gains, generator)
+    assert bool(cued.deciding.all()) and float(cued.noise.std()) == pytest.approx(1.0, rel=0.05)
+    if precue == 0.0:
+        # No stochastic decision before the cue: no noise, and no eligibility (log density 0).
+        assert not bool(waiting.deciding.any())
+        assert torch.equal(waiting.noise, torch.zeros_like(waiting.noise))
+        assert torch.equal(waiting.log_prob, torch.zeros_like(waiting.log_prob))
+    else:
+        assert bool(waiting.deciding.all())
+        assert float(waiting.noise.std()) == pytest.approx(precue, rel=0.05)
+
+
+def test_windows_before_the_cue_make_no_cortical_update():
+    # SHORT_TRIAL: cue at 0.4 s (step 20), trials of 40 steps; windows of 10 steps: the first two are
+    # all waiting (no decision, no eligibility), so only the last two update the cortex.
+    config = AgentConfig(**SMALL_AGENT, update_every=10, precue_exploration=0.0)
+    circuit = CorticalCircuit(config, 0.02, seed=0)
+    learner = ThreeFactorLearner(circuit, config, DopamineChannel(), seed=0)
+    envs = [MousePelletReachEnv(**SHORT_TRIAL) for _ in range(2)]
+    try:
+        record = learner.run_trials(envs, [0, 1], [1, 2])
+    finally:
+        for env in envs:
+            env.close()
+    assert [s.steps for s in record.summaries] == [40, 40]
+    assert len(record.update_norms) == 2 and all(n > 0 for n in record.update_norms)
+    assert np.abs(record.noise[:20]).max() == 0.0 and np.abs(record.noise[20:]).max() > 0.0

@@ -19,7 +19,9 @@ from reach_env import MousePelletReachEnv
 
 ENV_KWARGS = SHORT_TRIAL
 TRIAL_STEPS = 40  # (cue_time + response_window + post_outcome) / 0.02 s, for a timeout trial
-SMALL = SMALL_AGENT
+#: Adam is the harder case for "a blocked weight does not move" (its momentum turns even a zero
+#: gradient into a change), and noise from the trial's start gives every window a decision to learn from.
+SMALL = {**SMALL_AGENT, "optimizer": "adam", "precue_exploration": 1.0}
 ADAM_KEYS = ("exp_avg", "exp_avg_sq", "step")
 
 
@@ -149,6 +151,29 @@ def test_partial_block_scales_the_update_by_the_gain(envs, critic_blocked):
     critic_gain = gain if critic_blocked else 1.0  # by default M1's block leaves the critic alone
     for i, (partial, intact) in enumerate(zip(partial_critic, intact_critic, strict=True)):
         assert_close(partial, critic_gain * intact, f"critic parameter {i}", rtol=1e-4, atol=1e-6)
+
+
+def trial_update_norm(envs, gain: float, optimizer: str) -> float:
+    """Norm of the whole cortical change over one batch of trials at dopamine gain ``gain``, with
+    several updates per trial (``update_every`` = 5), after one intact batch of history."""
+    config = AgentConfig(**{**SMALL, "optimizer": optimizer}, update_every=5, policy_lr=1e-2)
+    learner = make_learner(config, SilencingSchedule([(0, 99, gain)]))
+    learner.run_trials(envs, [100, 101], [1, 2])
+    before = snapshot(learner.circuit.cortical_parameters())
+    record = learner.run_trials(envs, [0, 1], [3, 4])
+    assert len(record.update_norms) == TRIAL_STEPS // 5
+    return float(torch.linalg.vector_norm(torch.cat(
+        [c.flatten() for c in changes(before, learner.circuit.cortical_parameters())])))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_update_per_trial_grows_monotonically_with_the_gain(envs, optimizer):
+    # Over many updates the trajectories drift apart with the gain, so this is the behaviour a user
+    # relies on (less dopamine, less learning), not an identity.
+    gains = (0.1, 0.25, 0.5, 0.75, 1.0)
+    norms = [trial_update_norm(envs, g, optimizer) for g in gains]
+    assert norms[0] > 0
+    assert all(a < b for a, b in zip(norms, norms[1:])), dict(zip(gains, norms))
 
 
 # --- mixed batches ----------------------------------------------------------------------------------

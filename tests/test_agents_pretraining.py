@@ -10,7 +10,8 @@ from small_setups import RecordedEnv
 import agents.pretraining
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
-from agents.pretraining import behaviour_clone, collect_demonstrations
+from agents.pretraining import PretrainingConfig, behaviour_clone, collect_demonstrations
+from reach_env import MousePelletReachEnv
 
 ENV_KWARGS = dict(cue_time=0.4, platform_turn=0.2, response_window=0.5, post_outcome=0.1)
 
@@ -66,3 +67,50 @@ def test_behaviour_cloning_lowers_the_loss_and_trains_only_the_cortex(demos):
             assert torch.equal(value, after[name]), f"{name} changed"
     assert any(name.startswith("critic.") for name in before)
     assert "thalamus.input_weight" in before
+
+
+def test_cloning_stops_at_the_first_check_that_says_so(demos):
+    circuit = CorticalCircuit(AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16), 0.02, seed=0)
+    asked = []
+
+    def stop() -> bool:
+        asked.append(len(asked))
+        return len(asked) == 3
+
+    losses = behaviour_clone(circuit, demos, updates=100, seed=0, batch=2, progress=False, stop=stop,
+                             check_every=4)
+    assert len(losses) == 12 and len(asked) == 3  # checks after updates 4, 8 and 12
+    never = behaviour_clone(circuit, demos, updates=10, seed=0, batch=2, progress=False,
+                            stop=lambda: False, check_every=4)
+    assert len(never) == 10  # at most ``updates``
+
+
+def test_the_demonstrator_waits_its_reaction_time_after_the_cue():
+    from reach_env.scripted import ScriptedReachController
+
+    env = MousePelletReachEnv(**ENV_KWARGS)
+    try:
+        for reaction in (0.0, 0.1):
+            controller = ScriptedReachController(env, reaction_time=reaction)
+            env.reset(seed=0)
+            controller.reset()
+            first_move = None
+            for _ in range(40):
+                action = controller()
+                if first_move is None and np.any(action > 0):
+                    first_move = env.time
+                env.step(action)
+            assert first_move == pytest.approx(env.cue_time + reaction, abs=0.021)
+        with pytest.raises(ValueError, match="reaction_time"):
+            ScriptedReachController(env, reaction_time=-0.1)
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("stop_success", 0.0), ("stop_success", 1.5), ("stop_precue_lift", -0.1), ("reaction_time", 0.6),
+    ("pellet_offset", 0.01), ("check_every", 0), ("check_trials", 0),
+])
+def test_pretraining_config_names_the_bad_field(field, value):
+    with pytest.raises(ValueError, match=f"pretraining.{field}"):
+        PretrainingConfig(**{field: value})

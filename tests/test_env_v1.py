@@ -221,9 +221,7 @@ def test_args_v1_values_match_registered_kwargs():
     assert stated == {name: value for name, value in ENV_KWARGS[ENV_ID_V1].items()
                       if name in stated}
     assert {"pellet_offset", "cue_jitter", "posture_max_penetration"} <= set(stated)
-    # early_lift_aborts: documented as set by no registered version, and it is not.
-    assert re.search(r"early_lift_aborts`` \(set by no registered version\)", DOC)
-    assert "early_lift_aborts" not in stated
+    assert stated["early_lift_aborts"] is True  # v1 ends a pre-cue lift as EARLY
 
 
 def test_documented_v1_ranges_in_prose_match_kwargs():
@@ -490,19 +488,18 @@ def test_outcome_codes_keep_their_values():
                                                    ("TIMEOUT", 3), ("EARLY", 4)]
 
 
-def test_no_registered_version_sets_early_lift_aborts_but_the_option_works():
-    # With the abort, the dopamine-gated agent's exploration noise lifted before the cue in most
-    # trials and learning collapsed (class docstring); penalising early lifts is the learning rule's
-    # open question, so the option stays, off everywhere.
+def test_v1_ends_a_pre_cue_lift_as_early_and_v0_does_not():
+    # A pre-cue lift is the lab's early error: v1 ends the trial (only cued reaches can be rewarded);
+    # v0, the first release, keeps running such trials, as old runs did.
     assert DEFAULTS["early_lift_aborts"] is False
-    for env_id, kwargs in ENV_KWARGS.items():
-        assert "early_lift_aborts" not in kwargs, env_id
-        assert "early_lift_aborts" not in (gymnasium.spec(env_id).kwargs or {}), env_id
-        env = reach_env.make_env(env_id)
-        try:
-            assert env.early_lift_aborts is False
-        finally:
-            env.close()
+    assert "early_lift_aborts" not in ENV_KWARGS[ENV_ID]
+    assert ENV_KWARGS[ENV_ID_V1]["early_lift_aborts"] is True
+    assert gymnasium.spec(ENV_ID_V1).kwargs["early_lift_aborts"] is True
+    env = reach_env.make_env(ENV_ID)
+    try:
+        assert env.early_lift_aborts is False
+    finally:
+        env.close()
     # Given, it passes through make_env and gymnasium.make, and ends a pre-cue lift as EARLY.
     env = reach_env.make_env(ENV_ID_V1, early_lift_aborts=True)
     try:
@@ -568,8 +565,8 @@ def test_terminated_only_after_the_post_outcome_window(request, aborts):
     assert flags == [False] * (outcome_step + post - 1) + [True]
 
 
-def test_v0_and_v1_let_an_early_lift_run_on(make_env):
-    for env in (make_env(), reach_env.make_env(ENV_ID_V1)):
+def test_v0_and_v1_without_the_abort_let_an_early_lift_run_on(make_env):
+    for env in (make_env(), reach_env.make_env(ENV_ID_V1, early_lift_aborts=False)):
         try:
             _, infos = run(env, lambda obs: ONE, 0)
             final = infos[-1]

@@ -279,11 +279,11 @@ def test_env_id_selects_the_task_version(tiny_yaml, tmp_path, capsys):
     from reach_env import ENV_ID, ENV_ID_V1
     from training.protocol import build_run
 
-    assert parse(tiny_yaml)[0].env.env_id == ENV_ID  # v0 until the learning rule is ready for v1
-    config, _ = parse_args(["--set", f"env.env_id={ENV_ID_V1}", "--set", "protocol.batch=2"])
+    assert parse(tiny_yaml)[0].env.env_id == ENV_ID_V1  # the trainer's default task
+    config, _ = parse_args(["--set", f"env.env_id={ENV_ID}", "--set", "protocol.batch=2"])
     run = build_run(config.protocol, config.agent, config.pretraining, **config.env.make_kwargs())
-    assert {env.spec.id for env in run.envs} == {ENV_ID_V1}
-    assert run.envs[0].pellet_offset > 0 and run.envs[0].timing.cue_jitter > 0
+    assert {env.spec.id for env in run.envs} == {ENV_ID}  # v0 stays available for old runs
+    assert run.envs[0].pellet_offset == 0 and run.envs[0].timing.cue_jitter == 0
     with pytest.raises(SystemExit) as caught:
         main(["--set", "env.env_id=MousePelletReach-v9", "--out", str(tmp_path / "never")])
     assert caught.value.code == 2
@@ -291,5 +291,6 @@ def test_env_id_selects_the_task_version(tiny_yaml, tmp_path, capsys):
     assert "--set env.env_id=MousePelletReach-v9" in err and ENV_ID_V1 in err
     # v1's cue comes up to 0.2 s early: a timeline whose platform still turns then is refused, named
     with pytest.raises(SystemExit):
-        main(["--config", str(tiny_yaml), "--set", f"env.env_id={ENV_ID_V1}", "--out", str(tmp_path / "n")])
+        main(["--config", str(tiny_yaml), "--set", f"env.env_id={ENV_ID_V1}", "--set", "env.platform_turn=0.2",
+              "--out", str(tmp_path / "n")])
     assert "env" in capsys.readouterr().err and not (tmp_path / "n").exists()

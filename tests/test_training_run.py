@@ -17,8 +17,9 @@ from training.train import EPISODE_COLUMNS, Trainer
 
 TINY = TINY_RUN
 #: A much shorter trial timeline (5 control steps a trial) for the video run: rendering costs ~0.1 s a frame.
-SHORT_TRIALS = {"platform_turn": 0.04, "cue_time": 0.04, "tone_duration": 0.04, "response_window": 0.06,
-                "post_outcome": 0.02}
+#: On v0, whose cue does not move (v1's moves by up to 0.2 s, longer than this whole trial).
+SHORT_TRIALS = {"env_id": "MousePelletReach-v0", "platform_turn": 0.04, "cue_time": 0.04,
+                "tone_duration": 0.04, "response_window": 0.06, "post_outcome": 0.02}
 
 SCALARS = ("behaviour/success_rate_rolling", "behaviour/success_rate_session", "behaviour/return",
            "dopamine/delta_mean", "dopamine/dopamine_mean", "dopamine/gain", "plasticity/update_norm",

@@ -29,7 +29,7 @@ import yaml
 
 from agents.config import AgentConfig
 from agents.pretraining import PretrainingConfig
-from reach_env import ENV_ID, ENV_KWARGS, TrialTiming
+from reach_env import ENV_ID, ENV_ID_V1, ENV_KWARGS, TrialTiming
 from training.protocol import ProtocolConfig
 
 
@@ -86,7 +86,7 @@ class EnvConfig:
             time vary as in the lab). The timing fields below override the version's.
     """
 
-    env_id: str = ENV_ID
+    env_id: str = ENV_ID_V1
     platform_turn: float = TrialTiming.platform_turn
     cue_time: float = TrialTiming.cue_time
     tone_duration: float = TrialTiming.tone_duration
@@ -164,7 +164,14 @@ def _coerce(section: str, name: str, annotation: Any, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}={value!r} must be a mapping", section, name)
         return value
-    if origin is not None or isinstance(target, types.UnionType):  # not used by our configs
+    if isinstance(target, types.UnionType):
+        members = [m for m in typing.get_args(target) if m is not type(None)]
+        if len(members) != 1 or len(members) == len(typing.get_args(target)):
+            return value  # only ``X | None`` is used by our configs
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+            return None
+        return _coerce(section, name, members[0], value)
+    if origin is not None:
         return value
     kind = _TYPE_NAMES.get(target, getattr(target, "__name__", str(target)))
     if isinstance(value, str) and target is not str:
