@@ -18,7 +18,8 @@ class AgentConfig:
         dale: split cortex into excitatory and inhibitory units with sign-constrained outputs.
         excitatory_fraction: share of excitatory units when ``dale`` is on.
         connection_density: fraction of recurrent connections present (1 = dense).
-        exploration_std: initial standard deviation of the exploration noise on each muscle excitation.
+        exploration_std: initial standard deviation of the exploration noise on each muscle (in drive
+            units with ``noise_in_drive``, the default; in excitation units without).
         learn_exploration: let the gated rule learn the noise amplitude per muscle (variability
             shrinks with practice); False keeps it at ``exploration_std``.
         regulate_exploration: set the noise amplitude from reward history instead, outside M1 and its
@@ -35,7 +36,7 @@ class AgentConfig:
         optimizer: ``"adam"`` or ``"sgd"`` for the cortical (dopamine-gated) weights. Plain gradient
             steps keep the size of an update proportional to dopamine x eligibility; Adam normalises
             it away (a small, noisy RPE still moves the weights by a full step).
-        policy_lr: Adam step size of the cortical (dopamine-gated) weights.
+        policy_lr: step size of the cortical (dopamine-gated) weights (of ``optimizer``).
         readout_lr_scale: the read-out's (layer 5 / spinal stage) step size relative to ``policy_lr``;
             below 1, the weights that move the muscles most directly take smaller steps.
         exploration_lr: Adam step size of the log noise amplitude (also dopamine-gated); larger than

@@ -11,10 +11,15 @@ computed in its equivalent forward view ``sum_k d log pi_k / dW * sum_{t >= k} (
 DA_t`` over each window of ``update_every`` steps (Williams 1992; reward-based e-prop, Bellec et al.
 2020, uses the same stop-gradient advantage).
 
-Adam normalises gradient scale, so the dopamine gain is applied to the step itself: trials of a batch
-are weighted by ``g / mean(g)`` and the step size is multiplied by ``mean(g)``. With ``g = 0`` the
-optimiser step is skipped entirely: no gradient, momentum or state change can move a silenced weight.
-The critic learns by TD(lambda) and, by default, keeps learning while M1 dopamine is blocked.
+The cortical step is a plain gradient step by default (``AgentConfig.optimizer = "sgd"``), so the
+weight change is proportional to dopamine x eligibility: a small RPE moves the weights a little (Adam,
+the alternative, divides by a running gradient scale, so an expert's small, noisy RPE still moves
+every weight by a full step). Whatever the optimiser, the dopamine gain is applied to the step
+itself, where no normalisation can cancel it: trials of a batch are weighted by ``g / mean(g)`` and
+the step size is multiplied by ``mean(g)``. With ``g = 0`` the step is skipped entirely: no gradient,
+momentum or state change can move a silenced weight. Only steps where the cortex drew exploration
+noise (from the cue on, by default) carry eligibility. The critic learns by TD(lambda) (Adam) and, by
+default, keeps learning while M1 dopamine is blocked.
 """
 
 from __future__ import annotations

@@ -168,16 +168,28 @@ def _holds(decision: bool | None) -> str:
     return {None: "undecidable", True: "holds", False: "does not hold"}[decision]
 
 
-def _noise_on(d: Data, conditions: tuple[str, ...]) -> str:
-    """Beside the primary measure: the noise-on evaluations that exist, per condition."""
+def _noise_on(d: Data, conditions: tuple[str, ...], sessions: tuple[int, ...]) -> str:
+    """Beside the primary measure: the noise-on evaluations at ``sessions`` (0: before session 1), per
+    condition, where the runs have them."""
     parts = []
     for condition in conditions:
+        have = set(d.sessions(condition, NOISE_ON))
         points = [f"after session {s} {_fmt(d.value(condition, NOISE_ON, s))}" if s else
                   f"before session 1 {_fmt(d.value(condition, NOISE_ON, s))}"
-                  for s in d.sessions(condition, NOISE_ON)]
+                  for s in sessions if s in have]
         parts.append(f"{condition} {'; '.join(points) if points else 'not measured'}")
-    return "noise on (beside; evaluated before session 1 and after the run's last session): " + \
-        " | ".join(parts)
+    return "noise on (beside): " + " | ".join(parts)
+
+
+def _ratio_of_means(before: np.ndarray, after: np.ndarray) -> float:
+    """Mean after / mean before over the seeds with both (inf when only the mean before is 0)."""
+    both = np.isfinite(before) & np.isfinite(after)
+    if not both.any():
+        return math.nan
+    mean_before, mean_after = float(before[both].mean()), float(after[both].mean())
+    if mean_before > 0:
+        return mean_after / mean_before
+    return math.inf if mean_after > 0 else math.nan
 
 
 def finding_1(d: Data, last: int) -> Finding:
@@ -201,7 +213,8 @@ def finding_1(d: Data, last: int) -> Finding:
     f.lines = [f"noise off (primary): before session 1 {_fmt(before)}; after session {last} {_fmt(after)}",
                f"ratio of seed means {ratio:.2f} (>= {NEARLY_DOUBLES:g}: {_holds(doubles)}); after {last} - "
                f"before 1: {paired(after, before).format()} (CI > 0: {_holds(up)})",
-               _noise_on(d, ("intact",)),
+               _noise_on(d, ("intact",), (0, last)) + ", ratio of seed means "
+               f"{_ratio_of_means(d.value('intact', NOISE_ON, 0), d.value('intact', NOISE_ON, last)):.2f}",
                f"training trials (exploration noise on, while learning): session 1 "
                f"{_fmt(d.value('intact', 'success', 1))}, session {last} "
                f"{_fmt(d.value('intact', 'success', last))}"]
@@ -226,7 +239,7 @@ def finding_2(d: Data) -> Finding:
     f.lines = [f"noise off (primary), gain sessions 2-4: intact {intact_ci.format()} (CI > 0: "
                f"{_holds(learns)}); block_2_4 {_fmt(gain_block)}",
                f"{BARELY:g} x intact gain - block_2_4 gain: {margin_ci.format()} (CI > 0: {_holds(barely)})",
-               _noise_on(d, ("intact", "block_2_4")),
+               _noise_on(d, ("intact", "block_2_4"), (1, 4)),
                "training trials (exploration noise on, while learning), session 4 - session 1: intact "
                f"{_fmt(_gain(d, 'intact', 'success', 1, 4))}, block_2_4 "
                f"{_fmt(_gain(d, 'block_2_4', 'success', 1, 4))}"]
@@ -275,7 +288,7 @@ def finding_3(d: Data, last: int, sessions: int) -> Finding:
                f"{_fmt(need_intact, 1)}, block_2_4 {_fmt(need_block, 1)} ({censored} seed(s) never reached "
                f"it by session {sessions}, counted as {sessions + 1}); block_2_4 - intact "
                f"{lag_ci.format(1)} (CI > 0: {_holds(lags)})",
-               _noise_on(d, ("intact", "block_2_4")),
+               _noise_on(d, ("intact", "block_2_4"), (4, last)),
                f"training trials (exploration noise on, while learning): block_2_4 session 4 "
                f"{_fmt(d.value('block_2_4', 'success', 4))}, session {last} "
                f"{_fmt(d.value('block_2_4', 'success', last))}; session 5 intact "
@@ -311,7 +324,7 @@ def finding_4(d: Data, expert: range, last: int) -> Finding:
                f"change: {change.format(3)} (inside +-{EQUIVALENCE_MARGIN:g}: {_holds(stable)})",
                f"SD across trials of mean_delta in {span(expert)}: {spread_ci.format(4)}, smallest seed "
                f"{float(present.min()) if present.size else math.nan:.4g} (varies: {_holds(varies)})",
-               _noise_on(d, ("intact", "expert_block")),
+               _noise_on(d, ("intact", "expert_block"), (last, expert[-1])),
                f"training trials (exploration noise on) in {span(expert)}: intact "
                f"{_fmt(d.mean_over('intact', 'success', expert))}, expert_block "
                f"{_fmt(d.mean_over('expert_block', 'success', expert))}"]

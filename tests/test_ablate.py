@@ -128,15 +128,14 @@ def test_sweep_writes_every_output(tiny_sweep):
     before = next(r for r in summary if (r["condition"], r["session"]) == ("intact", "0"))
     assert before["trials"] == "0" and before["success_noise_off_mean"] and before["success_noise_on_mean"]
     assert all(r["precue_lift_mean"] for r in summary if r["trials"] != "0")
-    # Every evaluation of every run: noise off at the start (session 0, or the fork's session) and after
-    # every session, noise on at session 0 and after the run's last session; one row per point per run.
+    # Every evaluation of every run: noise off and on at the start (session 0, or the fork's session) and
+    # after every session; one row per point per run.
     assert ANALYSIS_EVALUATION_COLUMNS == EVALUATION_COLUMNS
     evaluations = _rows(out / "evaluation.csv")
     assert list(evaluations[0]) == ["condition", "seed", *EVALUATION_COLUMNS]
 
     def points(first: int, last: int) -> list[tuple[int, str]]:
-        return sorted({(s, "off") for s in range(first, last + 1)} | {(last, "on")}
-                      | ({(0, "on")} if first == 0 else set()))
+        return sorted((s, noise) for s in range(first, last + 1) for noise in ("off", "on"))
 
     expected = {c: points(0, 6) for c in ("intact", "block_2_4", "partial_block")}
     expected |= {c: points(5, 6) for c in ("expert_block", "expert_thalamus_block")}
@@ -154,6 +153,8 @@ def test_sweep_writes_every_output(tiny_sweep):
     for name in ("learning_curves", "expert_effects", "neural_metrics", "diffusion_maps"):
         for suffix in (".png", ".svg"):
             assert (out / "figures" / f"{name}{suffix}").stat().st_size > 1000
+    timing = json.loads((out / "timing.json").read_text())
+    assert timing["wall_s"] >= timing["runs_s"] > 0 and timing["analyses_s"] >= 0
     report = (out / "report.md").read_text()
     for number in range(1, 10):
         assert f"## Finding {number}: " in report

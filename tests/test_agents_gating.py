@@ -173,7 +173,7 @@ def test_update_per_trial_grows_monotonically_with_the_gain(envs, optimizer):
     gains = (0.1, 0.25, 0.5, 0.75, 1.0)
     norms = [trial_update_norm(envs, g, optimizer) for g in gains]
     assert norms[0] > 0
-    assert all(a < b for a, b in zip(norms, norms[1:])), dict(zip(gains, norms))
+    assert all(a < b for a, b in zip(norms, norms[1:], strict=False)), dict(zip(gains, norms, strict=True))
 
 
 # --- mixed batches ----------------------------------------------------------------------------------

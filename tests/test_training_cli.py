@@ -291,6 +291,6 @@ def test_env_id_selects_the_task_version(tiny_yaml, tmp_path, capsys):
     assert "--set env.env_id=MousePelletReach-v9" in err and ENV_ID_V1 in err
     # v1's cue comes up to 0.2 s early: a timeline whose platform still turns then is refused, named
     with pytest.raises(SystemExit):
-        main(["--config", str(tiny_yaml), "--set", f"env.env_id={ENV_ID_V1}", "--set", "env.platform_turn=0.2",
-              "--out", str(tmp_path / "n")])
+        main(["--config", str(tiny_yaml), "--set", f"env.env_id={ENV_ID_V1}",
+              "--set", "env.platform_turn=0.2", "--out", str(tmp_path / "n")])
     assert "env" in capsys.readouterr().err and not (tmp_path / "n").exists()

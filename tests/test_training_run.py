@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from small_setups import TINY_RUN
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -193,3 +194,22 @@ def test_video_trials_none_films_nothing(tmp_path):
     out = tmp_path / "video"
     train(out, env=SHORT_TRIALS, output={"video": True, "video_trials": "none"})
     assert not list(out.glob("videos/*"))
+
+
+def test_a_run_blocked_in_every_session_keeps_its_mean_policy_exactly(tmp_path):
+    # The control the lab cannot run: dopamine blocked from the first trial to the last. The network
+    # acts, its exploration goes on, the critic learns, but the cortical weights never change, so the
+    # mean policy's held-out success is its start at every evaluation.
+    out = tmp_path / "blocked_throughout"
+    train(out, protocol={"da_block": "1-2", "eval_trials": 4})
+    _, rows = read_rows(out / "episodes.csv")
+    assert {r["dopamine_gain"] for r in rows} == {"0"}
+    assert {float(r["cortical_update_norm"]) for r in rows} == {0.0}
+    _, evaluations = read_rows(out / "evaluation.csv")
+    off = [float(r["success"]) for r in evaluations if r["noise"] == "off"]
+    assert len(off) == 3 and len(set(off)) == 1
+    first, *later = sorted((out / "checkpoints").iterdir())
+    start = torch.load(first, weights_only=False)["cortex"]
+    for path in later:
+        cortex = torch.load(path, weights_only=False)["cortex"]
+        assert all(torch.equal(start[k], cortex[k]) for k in start), path.name

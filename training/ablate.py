@@ -76,9 +76,12 @@ class AblationConfig:
         expert_after: the expert conditions fork from ``intact`` after this session.
         expert_sessions: sessions the expert manipulations last (compared with ``intact``'s same sessions).
         activity_downsample: control steps per recorded activity sample (2: 40 ms, about an imaging frame).
-        eval_trials: held-out trials of each evaluation of each run (``evaluation.csv``: noise off before
-            session 1 and after every session); 64, the fewest that still give a success rate to about
-            +-0.06 (one s.e. at 0.5), because a sweep evaluates 50 runs.
+        eval_trials: held-out trials of each evaluation of each run (``evaluation.csv``: noise off
+            before session 1 and after every session); 64, the fewest that still give a success rate
+            to about +-0.06 (one s.e. at 0.5), because a sweep evaluates 50 runs.
+        eval_noise_on_every_session: evaluate with exploration noise too after every session (else
+            only before session 1 and after each run's last); evaluations cost more than the
+            training trials, so ``--quick`` leaves it off.
         train: overrides of the training config's sections (``agent``, ``pretraining``, ``env``), as in
             ``training.train``'s YAML files.
     """
@@ -93,6 +96,7 @@ class AblationConfig:
     expert_sessions: int = 2
     activity_downsample: int = 2
     eval_trials: int = 64
+    eval_noise_on_every_session: bool = True
     train: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -134,7 +138,8 @@ class AblationConfig:
         """The training config of one run (no videos; checkpoints at session boundaries only)."""
         overrides = merge(self.train, {
             "protocol": {"sessions": self.sessions, "trials_per_session": self.trials_per_session,
-                         "batch": self.batch, "seed": seed, "eval_trials": self.eval_trials, **protocol},
+                         "batch": self.batch, "seed": seed, "eval_trials": self.eval_trials,
+                         "eval_noise_on_every_session": self.eval_noise_on_every_session, **protocol},
             "output": {"out": out, "video": False, "checkpoint_every": 0, "histograms": False,
                        "activity_downsample": self.activity_downsample},
         })
@@ -142,7 +147,8 @@ class AblationConfig:
 
 
 #: ``--quick``: the same conditions and figures in about 10 minutes on 2 cores.
-QUICK = dict(seeds=3, sessions=8, trials_per_session=32, expert_after=7, expert_sessions=1)
+QUICK = dict(seeds=3, sessions=8, trials_per_session=32, expert_after=7, expert_sessions=1,
+             eval_noise_on_every_session=False)
 
 
 @dataclass(frozen=True)
@@ -393,9 +399,15 @@ def main(argv: list[str] | None = None) -> int:
     with make_backend(args.backend, workers=args.workers, address=args.ray_address) as backend:
         done, failed = run_sweep(specs, backend, progress=not args.no_progress)
         write_failures(out, failed)
-        print(f"runs: {len(done)} done, {len(failed)} failed ({time.perf_counter() - started:.0f} s)")
+        runs_s = time.perf_counter() - started
+        print(f"runs: {len(done)} done, {len(failed)} failed ({runs_s:.0f} s)")
         report = analyse_ablation(out, config, specs, failed, backend, progress=not args.no_progress)
-    print(f"report: {report}  ({time.perf_counter() - started:.0f} s in all)")
+    total_s = time.perf_counter() - started
+    # Wall time of this invocation (a repeat that skips finished runs times only what it redid).
+    (out / "timing.json").write_text(json.dumps({"runs_s": round(runs_s, 1),
+                                                 "analyses_s": round(total_s - runs_s, 1),
+                                                 "wall_s": round(total_s, 1)}, indent=1))
+    print(f"report: {report}  ({total_s:.0f} s in all)")
     for result in failed.values():
         print(f"FAILED {result['key']}: {result['error']}", file=sys.stderr)
     return 1 if failed else 0

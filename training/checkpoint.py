@@ -9,8 +9,10 @@ state dict of every dopamine-gated weight (thalamocortical, recurrent, read-out)
 Writes go to a temporary file that is renamed into place, so a kill never leaves a half-written
 checkpoint under the final name.
 
-Format 2 is dopareach's learning v2 (runs that also write ``evaluation.csv``); a format-1 checkpoint,
-from a run that predates it, is refused with a message saying so, never misread.
+Format 3 is dopareach's learning v2 (task v1, plain dopamine-scaled steps, regulated exploration,
+criterion-ended shaping). Checkpoints of formats 1 (before held-out evaluation) and 2 (``evaluation.csv``
+but the earlier rule and defaults) come from runs that predate it: they are refused with a message
+saying so, never misread.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import torch
 
 from training.protocol import Run
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _NAME = re.compile(r"^episode_(\d{6})\.pt$")
 
 
@@ -159,7 +161,7 @@ def load_checkpoint(path: Path, run: Run, config: dict, may_differ: frozenset[st
 
 
 #: Formats of earlier versions, refused with a message saying what they predate.
-_OLD_FORMATS = (1,)
+_OLD_FORMATS = (1, 2)
 
 
 def _old_format(path: Path, version: int) -> str:

@@ -29,7 +29,7 @@ import yaml
 
 from agents.config import AgentConfig
 from agents.pretraining import PretrainingConfig
-from reach_env import ENV_ID, ENV_ID_V1, ENV_KWARGS, TrialTiming
+from reach_env import ENV_ID_V1, ENV_KWARGS, TrialTiming
 from training.protocol import ProtocolConfig
 
 

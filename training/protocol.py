@@ -26,7 +26,7 @@ from agents.config import AgentConfig
 from agents.dopamine import DopamineChannel, SilencingSchedule
 from agents.pretraining import PretrainingConfig, pretrain
 from agents.three_factor import BatchRecord, ThreeFactorLearner
-from reach_env import ENV_ID, MousePelletReachEnv, make_env
+from reach_env import ENV_ID_V1, MousePelletReachEnv, make_env
 
 #: Evaluation seeds of protocol seed s start at (s + 1) * _EVAL_SEED_STRIDE (see ProtocolConfig.eval_seed).
 _EVAL_SEED_STRIDE = 2**64
@@ -162,7 +162,7 @@ def seed_everything(seed: int) -> None:
 
 
 def build_run(config: ProtocolConfig, agent: AgentConfig | None = None,
-              pretraining: PretrainingConfig | None = None, env_id: str = ENV_ID, **env_kwargs) -> Run:
+              pretraining: PretrainingConfig | None = None, env_id: str = ENV_ID_V1, **env_kwargs) -> Run:
     """Construct envs (task version ``env_id``, its registered arguments updated with ``env_kwargs``),
     circuit and learner for ``config`` (no training yet)."""
     agent = agent or AgentConfig()
