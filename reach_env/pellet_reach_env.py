@@ -161,7 +161,7 @@ class MousePelletReachEnv(gym.Env):
       ``Outcome.EARLY`` (``early_lift_aborts``). Without it, an agent that learned the reach came to
       lift before the tone in 98-100 % of trials, since the pellet waits in reach from the end of the
       platform's turn and anticipating pays; with it, an early lift costs the pellet, so only cued
-      reaches are rewarded (docs/model.md, "The cue").
+      reaches are rewarded (docs/model.md, "The task").
 
     Args:
         render_mode: None, ``"rgb_array"`` (offscreen; set ``MUJOCO_GL=egl`` headless) or ``"human"``.
