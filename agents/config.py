@@ -31,11 +31,17 @@ class AgentConfig:
             (``exploration_std`` then in drive units) instead of to the excitation.
         noise_tau: time constant (s) of the low-pass filtered exploration noise (0 = white).
         precue_exploration: standard deviation of the exploration noise before the cue onset, as a
-            fraction of its amplitude after it (the paw waits on the perch before the tone; the
-            variability is mostly the movement's). 0: no stochastic decision before the cue.
+            fraction of its amplitude after it (the paw mostly waits on the perch before the tone;
+            the variability is mostly the movement's). Above 0, the negative RPE of a trial aborted by
+            an early lift reaches the decisions that lifted early, which is how the wait is learned
+            and kept. 0: no stochastic decision before the cue.
         optimizer: ``"adam"`` or ``"sgd"`` for the cortical (dopamine-gated) weights. Plain gradient
             steps keep the size of an update proportional to dopamine x eligibility; Adam normalises
             it away (a small, noisy RPE still moves the weights by a full step).
+        step_scaling: ``"none"``, or ``"variance"``: the cortical step size is multiplied by the
+            exploration variance relative to its initial value, ``(sigma / exploration_std)^2``, so that
+            the update is dopamine x noise x presynaptic activity, the node-perturbation form (Fiete &
+            Seung 2006), rather than the score function's noise / sigma^2.
         policy_lr: step size of the cortical (dopamine-gated) weights (of ``optimizer``).
         readout_lr_scale: the read-out's (layer 5 / spinal stage) step size relative to ``policy_lr``;
             below 1, the weights that move the muscles most directly take smaller steps.
@@ -65,9 +71,10 @@ class AgentConfig:
     exploration_memory: float = 20.0
     noise_in_drive: bool = True
     noise_tau: float = 0.05
-    precue_exploration: float = 0.0
+    precue_exploration: float = 0.3
     optimizer: str = "sgd"
-    policy_lr: float = 0.02
+    step_scaling: str = "variance"
+    policy_lr: float = 0.06
     readout_lr_scale: float = 0.3
     exploration_lr: float = 5e-3
     critic_lr: float = 1e-3
@@ -104,6 +111,8 @@ class AgentConfig:
             raise ValueError(f"agent.exploration_memory={self.exploration_memory} must be >= 1 (trials)")
         if not 0.0 <= self.precue_exploration <= 1.0:
             raise ValueError(f"agent.precue_exploration={self.precue_exploration} must be in [0, 1]")
+        if self.step_scaling not in ("none", "variance"):
+            raise ValueError(f"agent.step_scaling={self.step_scaling!r} must be 'none' or 'variance'")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"agent.optimizer={self.optimizer!r} must be 'adam' or 'sgd'")
         if self.noise_tau < 0:

@@ -12,7 +12,9 @@ estimate.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,18 +26,20 @@ from tqdm import tqdm
 from agents.circuit import CorticalCircuit
 from agents.three_factor import ThreeFactorLearner
 from reach_env import MousePelletReachEnv
-from reach_env.scripted import ScriptedReachController
+from reach_env.scripted import ScriptedReachController, Stage
 
 
 @dataclass
 class Demonstrations:
     """Scripted trials, padded to the longest: observations (N, T, 69), the controller's clean
-    excitations (N, T, 15) and a validity mask (N, T)."""
+    excitations (N, T, 15), a validity mask (N, T) and the steps where the controller still waits for
+    its go time, cue onset plus reaction time (N, T)."""
 
     observations: np.ndarray
     actions: np.ndarray
     valid: np.ndarray
     success_rate: float
+    waiting: np.ndarray
 
 
 def collect_demonstrations(n_trials: int, seed: int, noise_std: float = 0.05, noise_tau: float = 0.05,
@@ -61,34 +65,53 @@ def collect_demonstrations(n_trials: int, seed: int, noise_std: float = 0.05, no
         obs, _ = env.reset(seed=seed * 100_000 + i)
         controller.reset()
         noise = np.zeros(env.action_space.shape)
-        observations, actions, done = [], [], False
+        observations, actions, waiting, done = [], [], [], False
         while not done:
             clean = controller(obs)
+            waiting.append(controller.stage == Stage.WAIT)
             noise = decay * noise + math.sqrt(1 - decay ** 2) * noise_std * rng.standard_normal(noise.shape)
             observations.append(obs)
             actions.append(clean)
             obs, _, terminated, truncated, info = env.step(np.clip(clean + noise, 0.0, 1.0))
             done = terminated or truncated
         successes += bool(info["is_success"])
-        trials.append((np.array(observations), np.array(actions)))
+        trials.append((np.array(observations), np.array(actions), np.array(waiting)))
     env.close()
-    length = max(len(o) for o, _ in trials)
+    length = max(len(o) for o, _, _ in trials)
     obs_arr = np.zeros((n_trials, length, trials[0][0].shape[1]), np.float32)
     act_arr = np.zeros((n_trials, length, trials[0][1].shape[1]), np.float32)
     valid = np.zeros((n_trials, length), bool)
-    for i, (o, a) in enumerate(trials):
+    wait_arr = np.zeros((n_trials, length), bool)
+    for i, (o, a, w) in enumerate(trials):
         obs_arr[i, :len(o)], act_arr[i, :len(a)], valid[i, :len(o)] = o, a, True
-    return Demonstrations(obs_arr, act_arr, valid, successes / n_trials)
+        wait_arr[i, :len(w)] = w
+    return Demonstrations(obs_arr, act_arr, valid, successes / n_trials, wait_arr)
+
+
+class Check(enum.Enum):
+    """What a shaping check says about the network cloned so far."""
+
+    CONTINUE = "continue"  # not yet able: keep cloning
+    STOP = "stop"  # at criterion: shaping ends here
+    TOO_FAR = "too far"  # past the criterion's range: go back to the last check, check more often
 
 
 def behaviour_clone(circuit: CorticalCircuit, demos: Demonstrations, updates: int, seed: int,
                     batch: int = 32, lr: float = 1e-3, progress: bool = True,
-                    stop: Callable[[], bool] | None = None, check_every: int = 10) -> list[float]:
+                    check: Callable[[], Check] | None = None, check_every: int = 10,
+                    waiting_weight: float = 1.0) -> list[float]:
     """Regress the cortex's mean excitation onto the demonstrations (teacher-forced observations).
 
-    Trains only :meth:`CorticalCircuit.cortical_parameters`. With ``stop``, asks it after every
-    ``check_every`` updates and ends as soon as it answers True (at most ``updates`` in all). Returns
-    the loss of every update made.
+    Trains only :meth:`CorticalCircuit.cortical_parameters`. Each step's squared error counts once,
+    a step where the demonstrator still waits for its go time ``waiting_weight`` times (the loss is
+    normalised by the summed weights).
+
+    With ``check``, asks it after every ``check_every`` updates and ends as soon as it answers
+    :attr:`Check.STOP`. At :attr:`Check.TOO_FAR` the network and the optimiser go back to where they
+    were at the previous check (or the start) and cloning goes on from there with checks twice as
+    often, so that a network that crosses the criterion's range between two checks is caught inside
+    it; with checks after every update, TOO_FAR ends cloning as STOP does. At most ``updates`` updates
+    are made in all, those undone included. Returns the loss of every update kept.
     """
     params = circuit.cortical_parameters()
     optimizer = torch.optim.Adam(params, lr=lr)
@@ -96,9 +119,13 @@ def behaviour_clone(circuit: CorticalCircuit, demos: Demonstrations, updates: in
     observations = torch.as_tensor(demos.observations)
     actions = torch.as_tensor(demos.actions)
     valid = torch.as_tensor(demos.valid, dtype=torch.float32)
+    weight = valid * torch.where(torch.as_tensor(demos.waiting), waiting_weight, 1.0)
     n_trials, length = valid.shape
     ones = torch.ones(min(batch, n_trials))
-    losses = []
+    losses: list[float] = []
+    interval = check_every
+    saved = (copy.deepcopy(circuit.state_dict()), copy.deepcopy(optimizer.state_dict()), 0)
+    since_check = 0
     for _ in tqdm(range(updates), desc="behaviour cloning", disable=not progress):
         pick = torch.randperm(n_trials, generator=generator)[:len(ones)]
         state = circuit.initial_state(len(pick))
@@ -108,15 +135,29 @@ def behaviour_clone(circuit: CorticalCircuit, demos: Demonstrations, updates: in
             thalamic = circuit.thalamus(observations[pick, t], ones)
             x, _, mean = circuit.cortex(x, thalamic)
             error = ((mean - actions[pick, t]) ** 2).mean(-1)
-            loss = loss + (error * valid[pick, t]).sum()
-        loss = loss / valid[pick].sum()
+            loss = loss + (error * weight[pick, t]).sum()
+        loss = loss / weight[pick].sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         losses.append(loss.item())
-        if stop is not None and len(losses) % check_every == 0 and stop():
+        since_check += 1
+        if check is None or since_check < interval:
+            continue
+        since_check = 0
+        verdict = check()
+        if verdict is Check.STOP or (verdict is Check.TOO_FAR and interval == 1):
             break
+        if verdict is Check.TOO_FAR:
+            circuit_state, optimizer_state, kept = saved
+            circuit.load_state_dict(circuit_state)
+            optimizer.load_state_dict(optimizer_state)
+            del losses[kept:]
+            interval = max(1, interval // 2)
+        else:
+            saved = (copy.deepcopy(circuit.state_dict()), copy.deepcopy(optimizer.state_dict()),
+                     len(losses))
     return losses
 
 
@@ -134,6 +175,9 @@ class PretrainingConfig:
             make ``updates`` updates).
         stop_precue_lift: and at most this share of the check trials lift the paw before the cue
             (a mouse that waits for the tone).
+        stop_success_max: a check with more successes than this share went past the criterion (the
+            network can cross from "never" to "often" between two checks): cloning goes back to the
+            previous check and checks twice as often (None: no upper bound).
         check_every: cloning updates between checks.
         check_trials: trials of each check (their own env seeds, :func:`check_seed`).
         lr: behaviour-cloning step size.
@@ -141,6 +185,8 @@ class PretrainingConfig:
         reaction_time: the demonstrator's delay (s) from the cue onset to the lift.
         pellet_offset: half-range (m) of the pellet's sideways place in the demonstrations (None: as
             in the protocol's task; 0: always at the slot's centre, the easier set-up of shaping).
+        waiting_weight: weight of the demonstrator's waiting steps (before cue onset plus reaction
+            time) in the cloning loss, relative to its moving steps (1: every step alike).
     """
 
     demonstrations: int = 256
@@ -148,16 +194,23 @@ class PretrainingConfig:
     updates: int = 600
     stop_success: float | None = 0.1
     stop_precue_lift: float = 0.05
+    stop_success_max: float | None = 0.3
     check_every: int = 10
     check_trials: int = 32
     lr: float = 1e-3
     critic_warmup_batches: int = 3
     reaction_time: float = 0.15
     pellet_offset: float | None = 0.0
+    waiting_weight: float = 5.0
 
     def __post_init__(self) -> None:
         if self.stop_success is not None and not 0 < self.stop_success <= 1:
             raise ValueError(f"pretraining.stop_success={self.stop_success} must be in (0, 1] or None")
+        if self.stop_success_max is not None and not (
+                0 < self.stop_success_max <= 1
+                and (self.stop_success is None or self.stop_success_max >= self.stop_success)):
+            raise ValueError(f"pretraining.stop_success_max={self.stop_success_max} must be in "
+                             f"[stop_success, 1] or None")
         if not 0 <= self.stop_precue_lift <= 1:
             raise ValueError(f"pretraining.stop_precue_lift={self.stop_precue_lift} must be in [0, 1]")
         if not 0 <= self.reaction_time <= 0.5:
@@ -176,6 +229,9 @@ class PretrainingConfig:
                              f"must be in [0, 1]")
         if not self.lr > 0:
             raise ValueError(f"pretraining.lr={self.lr} must be > 0")
+        if not (math.isfinite(self.waiting_weight) and self.waiting_weight > 0):
+            raise ValueError(f"pretraining.waiting_weight={self.waiting_weight} must be a finite "
+                             f"number > 0")
 
 
 def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], config: PretrainingConfig,
@@ -196,7 +252,7 @@ def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], confi
     checks: list[float] = []
     early_lifts: list[float] = []
 
-    def succeeds_now_and_then() -> bool:
+    def succeeds_now_and_then() -> Check:
         hits = early = 0
         for first in range(0, config.check_trials, batch):
             size = min(batch, config.check_trials - first)
@@ -207,12 +263,16 @@ def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], confi
             early += sum(s.lift_before_cue for s in record.summaries)
         checks.append(hits / config.check_trials)
         early_lifts.append(early / config.check_trials)
-        return checks[-1] >= config.stop_success and early_lifts[-1] <= config.stop_precue_lift
+        if checks[-1] < config.stop_success or early_lifts[-1] > config.stop_precue_lift:
+            return Check.CONTINUE
+        if config.stop_success_max is not None and checks[-1] > config.stop_success_max:
+            return Check.TOO_FAR
+        return Check.STOP
 
     losses = behaviour_clone(learner.circuit, demos, config.updates, seed, lr=config.lr,
                              progress=progress,
-                             stop=None if config.stop_success is None else succeeds_now_and_then,
-                             check_every=config.check_every)
+                             check=None if config.stop_success is None else succeeds_now_and_then,
+                             check_every=config.check_every, waiting_weight=config.waiting_weight)
     successes = []
     for k in range(config.critic_warmup_batches):
         # Episode -1 lies outside every schedule; update_cortex=False keeps the cortex as cloned.
@@ -222,6 +282,7 @@ def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], confi
         successes += [s.success for s in record.summaries]
     return {"demonstration_success_rate": demos.success_rate, "behaviour_cloning_loss": losses[-1],
             "behaviour_cloning_updates": float(len(losses)),
+            "shaping_checks": float(len(checks)),
             "shaping_check_success": checks[-1] if checks else math.nan,
             "shaping_check_precue_lift": early_lifts[-1] if early_lifts else math.nan,
             "warmup_success_rate": float(np.mean(successes)) if successes else math.nan}

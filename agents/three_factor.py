@@ -16,10 +16,15 @@ weight change is proportional to dopamine x eligibility: a small RPE moves the w
 the alternative, divides by a running gradient scale, so an expert's small, noisy RPE still moves
 every weight by a full step). Whatever the optimiser, the dopamine gain is applied to the step
 itself, where no normalisation can cancel it: trials of a batch are weighted by ``g / mean(g)`` and
-the step size is multiplied by ``mean(g)``. With ``g = 0`` the step is skipped entirely: no gradient,
-momentum or state change can move a silenced weight. Only steps where the cortex drew exploration
-noise (from the cue on, by default) carry eligibility. The critic learns by TD(lambda) (Adam) and, by
-default, keeps learning while M1 dopamine is blocked.
+the step size is multiplied by ``mean(g)``. By default (``AgentConfig.step_scaling = "variance"``)
+the step size is also multiplied by the exploration variance relative to its start, ``(sigma /
+sigma_0)^2``: the update is then dopamine x noise x presynaptic activity, the node-perturbation form of
+the rule (Fiete & Seung 2006), whose steps shrink as reward history narrows the exploration, so that
+an expert's weights stop drifting under its small, noisy RPE. With ``g = 0`` the step is skipped
+entirely: no gradient, momentum or state change can move a silenced weight. Only steps where the
+cortex drew exploration noise carry eligibility (every step by default; only those from the cue on
+with ``precue_exploration = 0``). The critic learns by TD(lambda) (Adam) and, by default, keeps
+learning while M1 dopamine is blocked.
 """
 
 from __future__ import annotations
@@ -208,7 +213,8 @@ class ThreeFactorLearner:
             state = out.state
             if len(window) == config.update_every or not active.any():
                 next_value = circuit.critic(torch.as_tensor(observations, dtype=torch.float32)).detach()
-                delta, layer_norms = self._update(window, next_value, gains, learn, update_cortex)
+                delta, layer_norms = self._update(window, next_value, gains, learn, update_cortex,
+                                                  exploration_std)
                 deltas.extend(delta)
                 if layer_norms is not None:
                     update_norms.append(math.sqrt(sum(n * n for n in layer_norms.values())))
@@ -246,7 +252,8 @@ class ThreeFactorLearner:
     # --- learning ----------------------------------------------------------------------------------
 
     def _update(self, window: list[tuple], next_value: torch.Tensor, gains: torch.Tensor,
-                learn: bool, update_cortex: bool) -> tuple[list[np.ndarray], dict[str, float] | None]:
+                learn: bool, update_cortex: bool,
+                exploration_std: float) -> tuple[list[np.ndarray], dict[str, float] | None]:
         """TD errors of a window and, if ``learn``, the gated cortical and critic updates.
 
         Returns the window's per-step delta arrays and the norm of each cortical parameter's change
@@ -289,7 +296,7 @@ class ThreeFactorLearner:
             centred = (trace - (trace * reached).sum() / steps_reached) * reached
             policy_loss = -(log_probs * centred * weights[None, :]).sum() / steps_reached
             changes = self._gated_step(self.cortex_optimizer, self.circuit.cortical_parameters(),
-                                       policy_loss, mean_gain)
+                                       policy_loss, mean_gain * self._step_scale(exploration_std))
             norm = dict(zip(self._cortical_names, changes, strict=True))
         else:
             self.cortex_optimizer.zero_grad(set_to_none=True)
@@ -301,6 +308,12 @@ class ThreeFactorLearner:
         else:
             self.critic_optimizer.zero_grad(set_to_none=True)
         return deltas, norm
+
+    def _step_scale(self, exploration_std: float) -> float:
+        """Factor on the cortical step size from the batch's exploration standard deviation."""
+        if self.config.step_scaling == "variance":
+            return (exploration_std / self.config.exploration_std) ** 2
+        return 1.0
 
     def _gated_step(self, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
                     loss: torch.Tensor, gain: float) -> list[float]:

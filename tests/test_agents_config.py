@@ -22,6 +22,7 @@ SMALL = SMALL_AGENT
     ("gamma", 1.5), ("gamma", -0.1), ("trace_lambda", 2.0), ("excitatory_fraction", 1.01),
     ("connection_density", 0.0), ("connection_density", 1.5), ("noise_tau", -1.0),
     ("precue_exploration", -0.1), ("precue_exploration", 1.5), ("optimizer", "rmsprop"),
+    ("step_scaling", "sqrt"),
 ])
 def test_invalid_values_are_rejected_naming_the_field(field, value):
     with pytest.raises(ValueError, match=rf"agent\.{field}="):

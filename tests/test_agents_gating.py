@@ -176,6 +176,28 @@ def test_update_per_trial_grows_monotonically_with_the_gain(envs, optimizer):
     assert all(a < b for a, b in zip(norms, norms[1:], strict=False)), dict(zip(gains, norms, strict=True))
 
 
+def test_variance_step_scaling_multiplies_the_step_by_the_relative_exploration_variance(envs):
+    # The same history, the same trials and one update at the trial's end: only the step size differs,
+    # by (sigma / exploration_std)^2 with sigma set by the reward history.
+    steps = {}
+    for scaling in ("none", "variance"):
+        # A large step, so that float32 rounding of ``W + dW - W`` stays far below the change.
+        config = AgentConfig(**{**SMALL, "optimizer": "sgd"}, update_every=50, policy_lr=10.0,
+                             step_scaling=scaling)
+        learner = make_learner(config)
+        learner.run_trials(envs, [0, 1], [1, 2])
+        learner.exploration.observe([True] * 10)  # a run of successes narrows the exploration
+        sigma = learner.exploration.std()
+        before = snapshot(learner.circuit.cortical_parameters())
+        learner.run_trials(envs, [2, 3], [3, 4])
+        steps[scaling] = changes(before, learner.circuit.cortical_parameters())
+    factor = (sigma / config.exploration_std) ** 2
+    assert 0.2 < factor < 0.8
+    for i, (scaled, plain) in enumerate(zip(steps["variance"], steps["none"], strict=True)):
+        assert plain.abs().max() > 1e-3, f"parameter {i}: no plain change to compare with"
+        assert_close(scaled, factor * plain, f"cortical parameter {i}", rtol=1e-3, atol=1e-6)
+
+
 # --- mixed batches ----------------------------------------------------------------------------------
 
 

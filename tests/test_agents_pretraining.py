@@ -10,7 +10,7 @@ from small_setups import RecordedEnv
 import agents.pretraining
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
-from agents.pretraining import PretrainingConfig, behaviour_clone, collect_demonstrations
+from agents.pretraining import Check, PretrainingConfig, behaviour_clone, collect_demonstrations
 from reach_env import MousePelletReachEnv
 
 ENV_KWARGS = dict(cue_time=0.4, platform_turn=0.2, response_window=0.5, post_outcome=0.1)
@@ -73,16 +73,79 @@ def test_cloning_stops_at_the_first_check_that_says_so(demos):
     circuit = CorticalCircuit(AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16), 0.02, seed=0)
     asked = []
 
-    def stop() -> bool:
+    def check() -> Check:
         asked.append(len(asked))
-        return len(asked) == 3
+        return Check.STOP if len(asked) == 3 else Check.CONTINUE
 
-    losses = behaviour_clone(circuit, demos, updates=100, seed=0, batch=2, progress=False, stop=stop,
+    losses = behaviour_clone(circuit, demos, updates=100, seed=0, batch=2, progress=False, check=check,
                              check_every=4)
     assert len(losses) == 12 and len(asked) == 3  # checks after updates 4, 8 and 12
     never = behaviour_clone(circuit, demos, updates=10, seed=0, batch=2, progress=False,
-                            stop=lambda: False, check_every=4)
+                            check=lambda: Check.CONTINUE, check_every=4)
     assert len(never) == 10  # at most ``updates``
+
+
+def test_a_check_past_the_range_goes_back_to_the_previous_check_and_checks_twice_as_often(demos):
+    circuit = CorticalCircuit(AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16), 0.02, seed=0)
+    seen: list[dict[str, torch.Tensor]] = []
+    verdicts = iter([Check.CONTINUE, Check.TOO_FAR, Check.TOO_FAR, Check.STOP])
+
+    def check() -> Check:
+        seen.append({k: v.clone() for k, v in circuit.state_dict().items()})
+        return next(verdicts)
+
+    # Checks after updates 4 (kept), 8 (too far: back to 4, every 2), 10 (too far: back to 4,
+    # every update), 11 (stop): 11 updates made, the 5 after the first check's network kept.
+    losses = behaviour_clone(circuit, demos, updates=100, seed=0, batch=2, progress=False, check=check,
+                             check_every=4)
+    assert len(seen) == 4 and len(losses) == 5
+    # The undone updates are gone: the network at the last check is one update from the first
+    # check's, not from the network that went too far.
+    moved = [k for k in seen[0] if not torch.equal(seen[0][k], seen[3][k])]
+    assert moved and all(not torch.equal(seen[1][k], seen[3][k]) for k in moved)
+
+    # Rolled back at the very end: the network is exactly the one of the last kept check.
+    circuit = CorticalCircuit(AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16), 0.02, seed=0)
+    seen.clear()
+    verdicts = iter([Check.CONTINUE, Check.TOO_FAR])
+    losses = behaviour_clone(circuit, demos, updates=8, seed=0, batch=2, progress=False, check=check,
+                             check_every=4)
+    assert len(losses) == 4
+    for name, value in circuit.state_dict().items():
+        assert torch.equal(value, seen[0][name]), name
+
+    # Past the range with a check after every update: nothing finer to try, so cloning stops there.
+    verdicts = iter([Check.TOO_FAR])
+    assert len(behaviour_clone(circuit, demos, updates=100, seed=0, batch=2, progress=False,
+                               check=check, check_every=1)) == 1
+
+
+def test_the_waiting_steps_are_those_before_the_go_time_and_their_weight_counts(demos):
+    # The demonstrator waits until the cue plus its reaction time, then moves.
+    env = MousePelletReachEnv(**ENV_KWARGS)
+    env.reset(seed=0)
+    dt = env.control_timestep
+    env.close()
+    waiting = demos.waiting & demos.valid
+    assert waiting.any() and (demos.valid & ~demos.waiting).any()
+    first_moves = waiting.sum(1)
+    assert np.all(waiting[:, 0]) and all(not waiting[i, n:].any() for i, n in enumerate(first_moves))
+
+    def waiting_error(weight: float) -> float:
+        circuit = CorticalCircuit(AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16), dt, seed=0)
+        behaviour_clone(circuit, demos, updates=15, seed=0, batch=2, lr=5e-3, progress=False,
+                        waiting_weight=weight)
+        state = circuit.initial_state(len(demos.valid))
+        x, errors = state.x, []
+        ones = torch.ones(len(demos.valid))
+        with torch.no_grad():
+            for t in range(demos.valid.shape[1]):
+                x, _, mean = circuit.cortex(x, circuit.thalamus(torch.as_tensor(demos.observations[:, t]),
+                                                                ones))
+                errors.append(((mean - torch.as_tensor(demos.actions[:, t])) ** 2).mean(-1).numpy())
+        return float(np.stack(errors, 1)[waiting].mean())
+
+    assert waiting_error(20.0) < waiting_error(1.0)
 
 
 def test_the_demonstrator_waits_its_reaction_time_after_the_cue():
@@ -109,7 +172,8 @@ def test_the_demonstrator_waits_its_reaction_time_after_the_cue():
 
 @pytest.mark.parametrize(("field", "value"), [
     ("stop_success", 0.0), ("stop_success", 1.5), ("stop_precue_lift", -0.1), ("reaction_time", 0.6),
-    ("pellet_offset", 0.01), ("check_every", 0), ("check_trials", 0),
+    ("pellet_offset", 0.01), ("check_every", 0), ("check_trials", 0), ("waiting_weight", 0.0),
+    ("waiting_weight", float("nan")), ("stop_success_max", 0.05), ("stop_success_max", 1.5),
 ])
 def test_pretraining_config_names_the_bad_field(field, value):
     with pytest.raises(ValueError, match=f"pretraining.{field}"):
