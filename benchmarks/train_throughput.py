@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/train_throughput.py [--trials N] [--batch B] [--profile]``
 
-Rows (all on the same envs, the same number of trials, one torch thread):
+Rows (all on the same envs, the trainer's default task ``MousePelletReach-v1``, the same number of
+trials, one torch thread):
 
 * ``env, zero policy``: B envs reset and stepped with zero excitation until every trial ends; the
   physics and env cost alone. The reference for the ``x env`` column.
@@ -34,7 +35,7 @@ from agents.config import AgentConfig
 from agents.dopamine import DopamineChannel
 from agents.recording import ActivityRecorder
 from agents.three_factor import ThreeFactorLearner
-from reach_env import MousePelletReachEnv
+from reach_env import ENV_ID_V1, ENV_KWARGS, MousePelletReachEnv
 
 
 def zero_policy(envs: list[MousePelletReachEnv], seeds: list[int]) -> int:
@@ -59,7 +60,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = AgentConfig()
-    envs = [MousePelletReachEnv() for _ in range(args.batch)]
+    # The trainer's default task (v1: the early lift aborts, graded trial-to-trial variability).
+    envs = [MousePelletReachEnv(**ENV_KWARGS[ENV_ID_V1]) for _ in range(args.batch)]
     circuit = CorticalCircuit(config, envs[0].control_timestep, seed=0)
     learner = ThreeFactorLearner(circuit, config, DopamineChannel(), seed=0)
     batches = max(args.trials // args.batch, 1)
