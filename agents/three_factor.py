@@ -164,6 +164,7 @@ class ThreeFactorLearner:
                        else None)
         exploration_std = (float(exploration[0]) if exploration is not None
                            else float(circuit.exploration_std().detach().mean()))
+        step_scale = self._step_scale(exploration_std)
         observations = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, env_seeds,
                                                                               strict=True)])
         active = np.ones(batch, bool)
@@ -214,7 +215,7 @@ class ThreeFactorLearner:
             if len(window) == config.update_every or not active.any():
                 next_value = circuit.critic(torch.as_tensor(observations, dtype=torch.float32)).detach()
                 delta, layer_norms = self._update(window, next_value, gains, learn, update_cortex,
-                                                  exploration_std)
+                                                  step_scale)
                 deltas.extend(delta)
                 if layer_norms is not None:
                     update_norms.append(math.sqrt(sum(n * n for n in layer_norms.values())))
@@ -253,8 +254,9 @@ class ThreeFactorLearner:
 
     def _update(self, window: list[tuple], next_value: torch.Tensor, gains: torch.Tensor,
                 learn: bool, update_cortex: bool,
-                exploration_std: float) -> tuple[list[np.ndarray], dict[str, float] | None]:
-        """TD errors of a window and, if ``learn``, the gated cortical and critic updates.
+                step_scale: float) -> tuple[list[np.ndarray], dict[str, float] | None]:
+        """TD errors of a window and, if ``learn``, the gated cortical and critic updates
+        (``step_scale``: the batch's factor on the cortical step size, :meth:`_step_scale`).
 
         Returns the window's per-step delta arrays and the norm of each cortical parameter's change
         (None when the cortical step was skipped).
@@ -281,11 +283,12 @@ class ThreeFactorLearner:
         count = mask.sum().clamp(min=1.0)
         mean_gain = float(gains.mean())
         # Steps of trials that receive dopamine, where the cortex made a stochastic decision (drew
-        # exploration noise: not before the cue by default). Only they enter the cortical update: its
-        # baseline, its normalisation and its gradient, so a blocked trial (g = 0) adds exactly
-        # nothing, whatever its trajectory or length. A window without such a step (every
-        # dopamine-receiving trial has ended, or none has heard the cue yet) has no eligibility to
-        # learn from: the step is skipped, as for an all-blocked batch.
+        # exploration noise: every step by default, from the cue on with precue_exploration = 0). Only
+        # they enter the cortical update: its baseline, its normalisation and its gradient, so a
+        # blocked trial (g = 0) adds exactly nothing, whatever its trajectory or length. A window
+        # without such a step (every dopamine-receiving trial has ended, or, without pre-cue noise,
+        # none has heard the cue yet) has no eligibility to learn from: the step is skipped, as for
+        # an all-blocked batch.
         reached = mask * deciding * (gains > 0).float()[None, :]
         steps_reached = float(reached.sum())
         norm = None
@@ -296,7 +299,7 @@ class ThreeFactorLearner:
             centred = (trace - (trace * reached).sum() / steps_reached) * reached
             policy_loss = -(log_probs * centred * weights[None, :]).sum() / steps_reached
             changes = self._gated_step(self.cortex_optimizer, self.circuit.cortical_parameters(),
-                                       policy_loss, mean_gain * self._step_scale(exploration_std))
+                                       policy_loss, mean_gain * step_scale)
             norm = dict(zip(self._cortical_names, changes, strict=True))
         else:
             self.cortex_optimizer.zero_grad(set_to_none=True)
