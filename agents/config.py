@@ -11,7 +11,29 @@ class AgentConfig:
     """Sizes and constants of the circuit and of the three-factor learning rule.
 
     Attributes:
+        circuit: 1 (a fixed thalamic relay of every sense, the cortex's only input; the default
+            until circuit 2 reproduces the lab's findings, ``docs/model.md``) or 2 (separate senses, a
+            learning cerebellar thalamus, an outcome pathway under dopamine, private neural noise:
+            :mod:`agents.circuit`). The fields below up to ``neural_noise_std`` are circuit 2's.
         n_thalamus: motor-thalamus units.
+        n_s1: somatosensory (S1-like) input units (circuit 2).
+        n_granule: granule cells of the cerebellar forward model (circuit 2).
+        forward_horizon: how far ahead (s) the forward model predicts the proprioceptive state.
+        forward_initial: standard deviation of the naive forward model's read-out (relative to a unit
+            granule vector: a weak, untuned model).
+        forward_lr: step size of the forward model's delta rule (normalised LMS, per control step).
+        thalamic_tonic: mean resting rate of the thalamic units.
+        tc_density: probability of a thalamocortical connection (circuit 2; the lab's sparse input).
+        tc_gain: total thalamocortical weight onto each cortical unit at the start (normalised per unit).
+        s1_gain: scale of the S1 -> cortex weights.
+        cue_gain: scale of the tone -> cortex weights.
+        cue_density: share of cortical units the tone reaches directly (circuit 2).
+        readout_density: share of cortical units that project to the read-out (circuit 2; 1 = all).
+        outcome_initial: standard deviation of the weak initial taste -> cortex weights.
+        outcome_lr: step size of the dopamine-gated Hebbian rule of the taste -> cortex weights.
+        outcome_trace_tau: time constant (s) of that rule's eligibility trace (pre x post).
+        neural_noise_std: standard deviation of the private noise in each cortical unit's input
+            current per control step (circuit 2; 0 = none).
         n_cortex: M1 layer-2/3 units.
         tau: cortical time constant (s).
         recurrent_gain: spectral scale of the initial recurrent weights (< 1 keeps activity stable).
@@ -57,7 +79,24 @@ class AgentConfig:
             the block is local to M1 and the critic keeps learning, as in the experiment).
     """
 
+    circuit: int = 1
     n_thalamus: int = 64
+    n_s1: int = 64
+    n_granule: int = 256
+    forward_horizon: float = 0.1
+    forward_initial: float = 0.1
+    forward_lr: float = 0.05
+    thalamic_tonic: float = 0.5
+    tc_density: float = 0.2
+    tc_gain: float = 2.0
+    s1_gain: float = 1.0
+    cue_gain: float = 0.3
+    cue_density: float = 1.0
+    readout_density: float = 1.0
+    outcome_initial: float = 0.05
+    outcome_lr: float = 0.05
+    outcome_trace_tau: float = 0.1
+    neural_noise_std: float = 0.3
     n_cortex: int = 256
     tau: float = 0.05
     recurrent_gain: float = 0.9
@@ -86,7 +125,21 @@ class AgentConfig:
     critic_blocked_with_dopamine: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("n_thalamus", "n_cortex", "update_every", "critic_hidden"):
+        if self.circuit not in (1, 2) or isinstance(self.circuit, bool):
+            raise ValueError(f"agent.circuit={self.circuit!r} must be 1 or 2")
+        for name in ("forward_horizon", "tc_gain", "s1_gain", "cue_gain", "thalamic_tonic"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"agent.{name}={value} must be a finite positive number")
+        for name in ("forward_initial", "forward_lr", "outcome_initial", "outcome_lr", "outcome_trace_tau",
+                     "neural_noise_std"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"agent.{name}={value} must be a finite number >= 0")
+        for name in ("tc_density", "cue_density", "readout_density"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"agent.{name}={getattr(self, name)} must be in (0, 1]")
+        for name in ("n_thalamus", "n_cortex", "update_every", "critic_hidden", "n_s1", "n_granule"):
             if getattr(self, name) < 1:
                 raise ValueError(f"agent.{name}={getattr(self, name)} must be >= 1")
         for name in ("tau", "exploration_std", "policy_lr", "readout_lr_scale", "exploration_lr", "critic_lr",

@@ -17,6 +17,11 @@ valid              (n, T)         sample lies within the trial
 cortex             (n, T, N)      cortical rates (float16)
 thalamus           (n, T, M)      thalamic rates (float16)
 action, noise      (n, T, 15)     excitation sent to the muscles and the exploration noise in it
+mean_action        (n, T, 15)     the policy's mean excitation (noise-free: the network's command)
+s1                 (n, T, S)      somatosensory input rates (circuit 2; S = 0 in circuit 1)
+cue_input          (n, T, A)      auditory cue input (circuit 2; A = 0 in circuit 1)
+outcome_input      (n, T, O)      taste input (circuit 2; O = 0 in circuit 1)
+neural_noise       (n, T, N)      private noise of the cortical input current (float16; N = 0 in circuit 1)
 reward, value      (n, T)         env reward; critic value V(s)
 delta, dopamine    (n, T)         reward-prediction error; delivered dopamine g * delta
 phase              (n, T)         reach_env.trial.TrialPhase at the end of the sample (-1: invalid)
@@ -37,8 +42,10 @@ from agents.three_factor import BatchRecord
 from reach_env import EVENTS
 
 _PART = re.compile(r"^session_(\d{2,})\.part_(\d{6,})\.npz$")
-_MEAN_FIELDS = ("cortex", "thalamus", "action", "noise", "value", "delta", "dopamine")
-_HALF_PRECISION = ("cortex", "thalamus", "action", "noise")
+_MEAN_FIELDS = ("cortex", "thalamus", "action", "noise", "mean_action", "s1", "cue_input", "outcome_input",
+                "neural_noise", "value", "delta", "dopamine")
+_HALF_PRECISION = ("cortex", "thalamus", "action", "noise", "mean_action", "s1", "cue_input",
+                   "outcome_input", "neural_noise")
 
 
 class ActivityRecorder:

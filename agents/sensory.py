@@ -30,6 +30,20 @@ BLOCK_SCALING: dict[str, tuple[float, float]] = {
 THALAMIC_BLOCKS: tuple[str, ...] = tuple(name for name, _, _ in OBSERVATION_BLOCKS
                                          if name != "time_since_cue")
 
+# Circuit v2: each sense reaches M1 by its own route (shared/SCIENCE.md, "the motor thalamus is not a
+# relay of everything"). Pellet-from-mouth is no route's: the mouth's sense of the pellet is taste.
+#: The cerebellar forward model's proprioceptive state (what it predicts the change of).
+PROPRIOCEPTIVE_BLOCKS: tuple[str, ...] = ("joint_angles", "joint_velocities")
+#: Somatosensory (S1-like) input: proprioception, muscle sense, touch and where the pellet is
+#: relative to the hand (whisker and forepaw sense of the near pellet).
+SOMATOSENSORY_BLOCKS: tuple[str, ...] = ("joint_angles", "joint_velocities", "muscle_lengths",
+                                         "muscle_velocities", "muscle_forces", "touch",
+                                         "pellet_from_tips")
+#: Auditory cue input: the tone.
+CUE_BLOCKS: tuple[str, ...] = ("cue",)
+#: Outcome input: the pellet at the mouth, tasted.
+OUTCOME_BLOCKS: tuple[str, ...] = ("taste",)
+
 
 def scaling_vectors(blocks: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(indices, offset, scale)`` selecting and scaling ``blocks`` of the flat observation."""

@@ -75,12 +75,20 @@ class BatchRecord:
     thalamus: np.ndarray  # (T, B, n_thalamus) thalamic rates
     action: np.ndarray  # (T, B, n_muscles) excitations sent to the env
     noise: np.ndarray  # (T, B, n_muscles) exploration noise within the action
+    mean_action: np.ndarray  # (T, B, n_muscles) the policy's mean excitation (noise-free)
+    s1: np.ndarray  # (T, B, n_s1) somatosensory input rates (width 0 in circuit 1)
+    cue_input: np.ndarray  # (T, B, n_cue) auditory cue input (width 0 in circuit 1)
+    outcome_input: np.ndarray  # (T, B, n_outcome) taste input (width 0 in circuit 1)
+    neural_noise: np.ndarray  # (T, B, n_cortex) private noise of the cortical input current (width 0 in
+    #                           circuit 1, which has none)
     reward: np.ndarray  # (T, B)
     value: np.ndarray  # (T, B) critic value V(s_t)
     delta: np.ndarray  # (T, B) reward-prediction error
     dopamine: np.ndarray  # (T, B) delivered dopamine g * delta
     phase: np.ndarray  # (T, B) env TrialPhase after the step
     update_norms: list[float] = field(default_factory=list)  # per update: norm of the cortical change
+    #: Per step at which the forward model learned: its mean squared sensory prediction error.
+    prediction_errors: list[float] = field(default_factory=list)
     #: Per cortical parameter (``thalamocortical``, ``recurrent``, ...): norm of its total change
     #: over the batch.
     layer_update_norms: dict[str, float] = field(default_factory=dict)
@@ -111,7 +119,7 @@ class ThreeFactorLearner:
         self.dopamine = dopamine
         self.thalamus = thalamus or SilencingSchedule()
         readout = {"readout", "readout_bias"}
-        named = [(name, p) for name, p in circuit.cortex.named_parameters() if name != "log_exploration"]
+        named = circuit.policy_parameters()
         readout_lr = config.policy_lr * config.readout_lr_scale
         groups = [{"params": [p for name, p in named if name not in readout], "lr": config.policy_lr,
                    "base_lr": config.policy_lr},
@@ -129,7 +137,13 @@ class ThreeFactorLearner:
         self.exploration = (ExplorationRegulator(config.exploration_std, config.exploration_floor,
                                                  config.exploration_memory)
                             if config.regulate_exploration else None)
-        self._cortical_names = [name for name, _ in circuit.cortex.named_parameters()]
+        self._policy = named + ([("log_exploration", circuit.cortex.log_exploration)]
+                                if config.learn_exploration else [])
+        self._cortical_names = [name for name, _ in self._policy]
+        if circuit.version != 1:
+            self._cortical_names.append("outcome")
+        self._outcome_decay = (math.exp(-circuit.cortex.alpha * config.tau / config.outcome_trace_tau)
+                               if config.outcome_trace_tau > 0 else 0.0)
 
     # --- acting ------------------------------------------------------------------------------------
 
@@ -173,7 +187,14 @@ class ThreeFactorLearner:
         finals: list[dict | None] = [None] * batch
         steps = np.zeros(batch, int)
         rows: dict[str, list] = {k: [] for k in ("valid", "cortex", "thalamus", "action", "noise",
-                                                 "reward", "value", "phase")}
+                                                 "reward", "value", "phase", "mean_action", "s1",
+                                                 "cue_input", "outcome_input", "neural_noise")}
+        # Forward-model predictions waiting to be felt: (granule rates, proprioception, active) per
+        # step, the oldest first; and the outcome pathway's eligibility (pre x post) per trial.
+        pending: list[tuple[torch.Tensor, torch.Tensor, np.ndarray]] = []
+        prediction_errors: list[float] = []
+        outcome_trace = None if circuit.version == 1 else torch.zeros_like(circuit.cortex.outcome.detach()
+                                                                             )[None].repeat(batch, 1, 1)
         deltas: list[np.ndarray] = []
         window: list[tuple] = []
         update_norms: list[float] = []
@@ -184,6 +205,10 @@ class ThreeFactorLearner:
             obs_t = torch.as_tensor(observations, dtype=torch.float32)
             out = circuit.step(obs_t, state, thalamus_gains, self.generator, explore=explore,
                                exploration=exploration)
+            if out.granule is not None:
+                prediction_errors += self._learn_forward_model(pending, out.granule, obs_t, active, learn)
+                outcome_trace = (self._outcome_decay * outcome_trace
+                                 + out.cortex.detach()[:, :, None] * out.inputs["outcome"][:, None, :])
             value = circuit.critic(obs_t)
             actions = out.action.numpy()
             rewards = np.zeros(batch)
@@ -204,13 +229,21 @@ class ThreeFactorLearner:
                     done[b] = True
                     active[b] = False
                     finals[b] = info
+            empty = np.zeros((batch, 0), np.float32)
             for key, value_np in (("valid", valid), ("cortex", out.cortex.detach().numpy()),
                                   ("thalamus", out.thalamus.detach().numpy()), ("action", actions),
                                   ("noise", out.noise.detach().numpy()), ("reward", rewards),
-                                  ("value", value.detach().numpy()), ("phase", phase)):
+                                  ("value", value.detach().numpy()), ("phase", phase),
+                                  ("mean_action", out.mean.detach().numpy()),
+                                  ("s1", out.inputs["s1"].numpy() if "s1" in out.inputs else empty),
+                                  ("cue_input", out.inputs["cue"].numpy() if "cue" in out.inputs else empty),
+                                  ("outcome_input", out.inputs["outcome"].numpy() if "outcome" in out.inputs
+                                   else empty),
+                                  ("neural_noise", out.neural_noise.numpy() if circuit.version != 1
+                                   else empty)):
                 rows[key].append(value_np)
             window.append((out.log_prob, value, torch.as_tensor(rewards, dtype=torch.float32),
-                           torch.as_tensor(done), torch.as_tensor(valid), out.deciding))
+                           torch.as_tensor(done), torch.as_tensor(valid), out.deciding, outcome_trace))
             state = out.state
             if len(window) == config.update_every or not active.any():
                 next_value = circuit.critic(torch.as_tensor(observations, dtype=torch.float32)).detach()
@@ -245,10 +278,29 @@ class ThreeFactorLearner:
         stacked = {k: np.stack(v) for k, v in rows.items()}
         return BatchRecord(summaries=summaries, valid=stacked["valid"], cortex=stacked["cortex"],
                            thalamus=stacked["thalamus"], action=stacked["action"], noise=stacked["noise"],
+                           mean_action=stacked["mean_action"], s1=stacked["s1"],
+                           cue_input=stacked["cue_input"], outcome_input=stacked["outcome_input"],
+                           neural_noise=stacked["neural_noise"],
                            reward=stacked["reward"], value=stacked["value"], delta=delta_all,
                            dopamine=dopamine_all, phase=stacked["phase"], update_norms=update_norms,
+                           prediction_errors=prediction_errors,
                            layer_update_norms={k: math.sqrt(v) for k, v in layer_squares.items()},
                            frames=frames)
+
+    def _learn_forward_model(self, pending: list, granule: torch.Tensor, observation: torch.Tensor,
+                             active: np.ndarray, learn: bool) -> list[float]:
+        """Queue this step's forward-model prediction and, with ``learn``, learn from the one made
+        ``horizon_steps`` ago, now that its outcome is felt (only in trials active then and now)."""
+        thalamus = self.circuit.thalamus
+        proprioception = thalamus.proprioception(observation)
+        pending.append((granule.detach(), proprioception, active.copy()))
+        if len(pending) <= thalamus.horizon_steps:
+            return []
+        then, start, was_active = pending.pop(0)
+        if not learn:
+            return []
+        mask = torch.as_tensor(was_active & active)
+        return [thalamus.learn(then, start, proprioception, mask, self.config.forward_lr)]
 
     # --- learning ----------------------------------------------------------------------------------
 
@@ -298,9 +350,11 @@ class ThreeFactorLearner:
             # critic would otherwise reinforce whatever the exploration noise did.
             centred = (trace - (trace * reached).sum() / steps_reached) * reached
             policy_loss = -(log_probs * centred * weights[None, :]).sum() / steps_reached
-            changes = self._gated_step(self.cortex_optimizer, self.circuit.cortical_parameters(),
+            changes = self._gated_step(self.cortex_optimizer, [p for _, p in self._policy],
                                        policy_loss, mean_gain * step_scale)
-            norm = dict(zip(self._cortical_names, changes, strict=True))
+            norm = dict(zip(self._cortical_names, changes, strict=False))
+            if self.circuit.version != 1:
+                norm["outcome"] = self._outcome_step(window, delta, gains, mask)
         else:
             self.cortex_optimizer.zero_grad(set_to_none=True)
         critic_gain = mean_gain if config.critic_blocked_with_dopamine else 1.0
@@ -311,6 +365,22 @@ class ThreeFactorLearner:
         else:
             self.critic_optimizer.zero_grad(set_to_none=True)
         return deltas, norm
+
+    @torch.no_grad()
+    def _outcome_step(self, window: list[tuple], delta: torch.Tensor, gains: torch.Tensor,
+                      mask: torch.Tensor) -> float:
+        """The outcome pathway's dopamine-gated Hebbian step; returns the norm of its change.
+
+        ``dW_o = outcome_lr * (1/B) sum_b g_b sum_t delta_{t,b} e_{t,b}``, with ``e`` the eligibility
+        trace of postsynaptic rate x taste input (:attr:`AgentConfig.outcome_trace_tau`). Dopamine
+        after a tasted pellet strengthens the taste's drive onto the units active then, so outcome
+        responses are learned, and only with dopamine: a blocked trial (``g = 0``) adds nothing.
+        """
+        traces = torch.stack([w[6] for w in window])  # (T, B, N, O)
+        dopamine = delta * mask * gains[None, :]
+        change = self.config.outcome_lr * torch.einsum("tb,tbno->no", dopamine, traces) / delta.shape[1]
+        self.circuit.cortex.outcome += change
+        return float(torch.linalg.vector_norm(change))
 
     def _step_scale(self, exploration_std: float) -> float:
         """Factor on the cortical step size from the batch's exploration standard deviation."""

@@ -1,4 +1,6 @@
-"""From the finished runs of an ablation to its tables, figures and ``report.md``.
+"""From the finished runs of an ablation to its tables, figures and ``report.md``; and
+``python -m analysis.ablation_report DIR [--circuit N]``, which judges a recorded ablation again from its
+tables alone, with the current rules (:func:`rejudge`).
 
 Neural analyses run per run on the sweep's backend and are cached in the run folder
 (``neural.json``, ``embedding.npz``), so repeating the command redoes only what is missing. They cover the
@@ -17,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from tqdm import tqdm
 
 from analysis import figures
-from analysis.findings import Data, all_findings, expert_precue_line, partial_block_lines
+from analysis.findings import ALPHA, Data, Finding, all_findings, expert_precue_line, partial_block_lines
 from analysis.tables import (
     NOISE_OFF,
+    NOISE_ON,
+    THALAMUS_GAIN,
     behaviour_by_seed,
     collect_evaluations,
     collect_trials,
@@ -32,12 +37,15 @@ from analysis.tables import (
     write_summary,
 )
 
-NEURAL_CONDITIONS = ("intact", "block_2_4", "partial_block")
+NEURAL_CONDITIONS = ("intact", "block_2_4", "partial_block", "expert_thalamus_block")
+#: Conditions analysed against their own last recorded session: they record only the expert sessions
+#: (finding 9 reads how much cortical activity remains under thalamic silencing).
+EXPERT_NEURAL_CONDITIONS = ("expert_thalamus_block",)
 #: Bumped whenever the neural analyses change, so cached results of older code are recomputed.
-NEURAL_ANALYSIS_VERSION = 3  # 3: the thalamic lead counts only lifts that follow the cue
+NEURAL_ANALYSIS_VERSION = 4  # 4: circuit v2 metrics (inputs, probe, effect sizes, pre-grab indicative units)
 
 
-def neural_job(run_dir: str, seed: int, reference_session: int) -> dict[str, Any]:
+def neural_job(run_dir: str, seed: int, reference_session: int | None) -> dict[str, Any]:
     """Neural metrics of one run, cached in its folder; never raises (a failure is returned)."""
     from analysis.neural import analyse_run
 
@@ -67,9 +75,9 @@ def _neural(out: Path, runs: list, config, backend, progress: bool) -> tuple[dic
     jobs = {}
     for spec in runs:
         if spec.condition in NEURAL_CONDITIONS:
-            handle = backend.submit(neural_job, str(spec.directory), spec.seed, config.expert_after)
+            reference = None if spec.condition in EXPERT_NEURAL_CONDITIONS else config.expert_after
+            handle = backend.submit(neural_job, str(spec.directory), spec.seed, reference)
             jobs[handle] = spec
-    neural: dict[str, dict[int, dict[int, dict[str, float]]]] = {}
     errors = []
     rows = []
     with tqdm(total=len(jobs), unit="run", desc="neural analyses", disable=not progress) as bar:
@@ -83,9 +91,9 @@ def _neural(out: Path, runs: list, config, backend, progress: bool) -> tuple[dic
                 for row in result["sessions"]:
                     metrics = {k: (math.nan if v is None else float(v)) for k, v in row.items()}
                     session = int(metrics.pop("session"))
-                    neural.setdefault(spec.condition, {}).setdefault(spec.seed, {})[session] = metrics
                     rows.append({"condition": spec.condition, "seed": spec.seed, "session": session,
                                  **metrics})
+    neural = neural_by_seed(rows)
     if rows:
         columns = ["condition", "seed", "session"] + sorted({k for r in rows for k in r} -
                                                              {"condition", "seed", "session"})
@@ -111,9 +119,9 @@ def analyse_ablation(out: Path, config, specs: list, failed: dict[str, dict], ba
     write_success_by_seed(evaluated, out / "success_by_seed.csv")
     summary = write_summary(rows, out / "summary.csv", evaluations)
     neural, neural_errors = _neural(out, finished, config, backend, progress)
-    data = Data(config.seed_list, success_by_seed(rows), neural, evaluated, behaviour_by_seed(rows))
-    last = config.expert_after
-    expert = range(config.expert_sessions_range[0], config.expert_sessions_range[1] + 1)
+    circuits = {version for s in finished if (version := circuit_version(s.directory)) is not None}
+    data = ablation_data(config.seed_list, rows, evaluations, neural, circuits)
+    expert = expert_range(config)
     figure_dir = out / "figures"
     figure_dir.mkdir(exist_ok=True)
     made = figures.learning_curves(data, config.sessions, BLOCK_SESSIONS, expert, figure_dir)
@@ -126,7 +134,7 @@ def analyse_ablation(out: Path, config, specs: list, failed: dict[str, dict], ba
             path = out / "runs" / condition / f"seed_{first_seed:02d}" / "embedding.npz"
             embeddings[condition] = dict(np.load(path)) if path.exists() else None
         made += figures.diffusion_maps(embeddings, first_seed, figure_dir)
-    findings = all_findings(data, last, config.sessions, expert)
+    findings = all_findings(data, config.expert_after, config.sessions, expert)
     report = out / "report.md"
     report.write_text(render_report(config, finished, failed, neural_errors, data, findings,
                                     partial_block_lines(data), [p for p in made if p.suffix == ".png"], out,
@@ -134,18 +142,77 @@ def analyse_ablation(out: Path, config, specs: list, failed: dict[str, dict], ba
     return report
 
 
+def ablation_data(seeds: list[int], trials: list[dict], evaluations: list[dict], neural: dict,
+                  circuits: set[int] | frozenset[int]) -> Data:
+    """The findings' per-seed values of an ablation from its tables: ``trials`` (trials.csv's rows: the
+    training trials' success, pre-cue lifts and RPE), ``evaluations`` (evaluation.csv's rows: held-out
+    success and the evaluations' thalamic gain), ``neural`` (:func:`neural_by_seed`) and the runs' circuit
+    versions. :func:`analyse_ablation` and :func:`rejudge` both build their ``Data`` here."""
+    return Data(list(seeds), success_by_seed(trials), neural, evaluation_by_seed(evaluations),
+                behaviour_by_seed(trials), frozenset(circuits))
+
+
+def neural_by_seed(rows: list[dict]) -> dict[str, dict[int, dict[int, dict[str, float]]]]:
+    """``{condition: {seed: {session: {metric: value}}}}`` from neural.csv's rows (an empty or None cell,
+    a metric not measured there, is NaN)."""
+    neural: dict[str, dict[int, dict[int, dict[str, float]]]] = {}
+    for row in rows:
+        metrics = {k: (math.nan if v in (None, "") else float(v)) for k, v in row.items()
+                   if k not in ("condition", "seed", "session")}
+        seeds = neural.setdefault(row["condition"], {})
+        seeds.setdefault(int(row["seed"]), {})[int(row["session"])] = metrics
+    return neural
+
+
+def expert_range(config) -> range:
+    """The sessions of the expert manipulations."""
+    first, last = config.expert_sessions_range
+    return range(first, last + 1)
+
+
+def circuit_version(run_dir: Path) -> int | None:
+    """The circuit a run was trained with: its ``config.yaml``'s ``agent.circuit`` (absent: 1, the circuit
+    before v2 had no such field); None without a readable ``config.yaml``."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.exists():
+        return None
+    config = yaml.safe_load(path.read_text()) or {}
+    return int((config.get("agent") or {}).get("circuit", 1))
+
+
+def verdict_table(findings: list[Finding]) -> list[str]:
+    """The verdict table: one row per finding, its number, claim, key numbers and labels, and last the
+    verdict cell, exactly ``reproduced`` or ``not reproduced``."""
+    lines = ["| finding | claim | key numbers | labels | verdict |", "|---|---|---|---|---|"]
+    lines += [f"| {f.number} | {f.claim} | {f.key or '-'} | {', '.join(f.labels) or '-'} | {f.verdict} |"
+              for f in findings]
+    return lines
+
+
+def summary_line(findings: list[Finding]) -> str:
+    """``"N of 9 findings reproduced."``, with how many more held only by construction."""
+    reproduced = sum(f.verdict == "reproduced" for f in findings)
+    constructed = [str(f.number) for f in findings if f.construction and f.holds]
+    tail = (f" (finding{'s' if len(constructed) > 1 else ''} {', '.join(constructed)} also "
+            f"held, by construction: not counted)" if constructed else "")
+    return f"{reproduced} of {len(findings)} findings reproduced{tail}."
+
+
 def _paired_start_check(data: Data) -> str:
     """Are session-1 success rates (training trials, and the noise-off evaluations before and after
     session 1) identical across the conditions that share them (the paired design)?"""
+    trained = bool(data.success)  # no training trials in a record without trials.csv
+    compared = ((("success", 1),) if trained else ()) + ((NOISE_OFF, 0), (NOISE_OFF, 1))
+
     def same_as_intact(condition: str) -> bool:
         return all(np.array_equal(np.nan_to_num(data.value(condition, metric, s), nan=-1),
                                   np.nan_to_num(data.value("intact", metric, s), nan=-1))
-                   for metric, s in (("success", 1), (NOISE_OFF, 0), (NOISE_OFF, 1)))
+                   for metric, s in compared)
 
     same = [c for c in ("block_2_4", "partial_block") if same_as_intact(c)]
     return (f"Session 1 (before any block) has the same success, seed by seed, in intact and "
-            f"{', '.join(same) or 'no other condition'} (training trials, and noise-off evaluations before "
-            "and after it): the conditions of a seed share their past exactly.")
+            f"{', '.join(same) or 'no other condition'} ({'training trials, and ' if trained else ''}"
+            "noise-off evaluations before and after it): the conditions of a seed share their past exactly.")
 
 
 def _cell(row: dict, prefix: str) -> str:
@@ -172,37 +239,50 @@ def _behaviour_table(summary: list[dict]) -> list[str]:
 
 
 def render_report(config, finished, failed, neural_errors, data: Data, findings, partial_lines,
-                  pngs: list[Path], out: Path, summary: list[dict] | None = None) -> str:
-    """``report.md`` as text."""
+                  pngs: list[Path], out: Path, summary: list[dict] | None = None, *,
+                  runs_line: str | None = None, notes: list[str] = ()) -> str:
+    """``report.md`` as text. ``runs_line`` replaces the sentence on the finished runs (read from their
+    ``result.json``); ``notes`` (a section's lines) follow the opening paragraphs."""
     from analysis.neural import METRICS
 
-    walls = [json.loads((s.directory / "result.json").read_text()).get("wall_s", 0) for s in finished]
+    if runs_line is None:
+        walls = [json.loads((s.directory / "result.json").read_text()).get("wall_s", 0) for s in finished]
+        runs_line = (f"{len(finished)} runs finished ({sum(walls) / 60:.1f} worker-minutes of training), "
+                     f"{len(failed)} failed.")
     lines = ["# dopareach ablation: intact vs blocked dopamine", "",
              f"{len(config.seed_list)} seeds ({config.seed_list[0]}..{config.seed_list[-1]}), "
              f"{config.sessions} sessions of {config.trials_per_session} trials; dopamine blocked in "
              "sessions "
              f"2-4 (block_2_4) or scaled by {config.partial_gain:g} (partial_block); expert manipulations in "
              f"sessions {config.expert_after + 1}-{config.expert_after + config.expert_sessions} after "
-             f"{config.expert_after} intact sessions. {len(finished)} runs finished "
-             f"({sum(walls) / 60:.1f} worker-minutes of training), {len(failed)} failed.", "",
+             f"{config.expert_after} intact sessions. {runs_line}", "",
              _paired_start_check(data), ""]
+    lines += list(notes)
     if failed:
         lines += ["## Failed runs (left out of every statistic)", ""]
         lines += [f"- `{r['key']}`: {r['error']}" for r in failed.values()] + [""]
     if neural_errors:
         lines += ["## Failed neural analyses", ""] + [f"- {e}" for e in neural_errors] + [""]
-    lines += ["## Verdicts", "", "| finding | claim | verdict |", "|---|---|---|"]
-    lines += [f"| {f.number} | {f.claim} | **{f.verdict}** |" for f in findings]
-    lines += ["", "Values are means across seeds with 95 % confidence intervals [low, high]; tests are "
-                  "paired across seeds (the same seed in every condition). A verdict follows the rule "
-                  "printed with it. Findings 1-4 measure success on the held-out evaluation trials with "
-                  "exploration noise off (the mean policy; 'after session s' = the evaluation once s "
-                  "sessions are complete, 'before session 1' = session 0) and are reproduced only if their "
-                  "rule holds with the 95 % CI across seeds strictly excluding the null (ties fail); the "
-                  "noise-on evaluations and the training trials are shown beside them.", ""]
+    lines += ["## Verdicts", ""] + verdict_table(findings) + ["", summary_line(findings), ""]
+    lines += ["Values are means across seeds with 95 % confidence intervals [low, high]; tests are "
+              "paired across seeds (the same seed in every condition). A verdict follows the rule "
+              "printed with it; labels: 'not tested' (a statistic could not be computed), 'by "
+              "construction' (the runs' circuit makes the claim true whatever is learned: not counted as "
+              "reproduced), 'marginal' (every test passes on its own p, one fails after the Holm "
+              "correction). Findings 1-4 measure success on the held-out evaluation trials with "
+              "exploration noise off (the mean policy; 'after session s' = the evaluation once s "
+              "sessions are complete, 'before session 1' = session 0) and are reproduced only if their "
+              "rule holds with the 95 % CI across seeds strictly excluding the null (ties fail); the "
+              "noise-on evaluations and the training trials are shown beside them. Findings 5-9 are made "
+              "of tests (named 5a, 5b, ...: a one-sided paired t-test across seeds, or for a band two "
+              "one-sided tests, TOST) and checks (an absence: the 95 % CI's lower bound of a change not "
+              "above 0; no p). The p-values of all the tests of findings 5-9 are Holm-adjusted together "
+              f"and printed beside the raw ones; a test passes only if its adjusted p < {ALPHA:g} and its "
+              "95 % CI excludes the null strictly (ties fail).", ""]
     for f in findings:
-        lines += [f"## Finding {f.number}: {f.verdict}", "", f"*{f.claim}*", "", f"Rule: {f.rule}.", ""]
-        lines += [f"- {line}" for line in f.lines] + [""]
+        title = f.verdict + (f" ({', '.join(f.labels)})" if f.labels else "")
+        lines += [f"## Finding {f.number}: {title}", "", f"*{f.claim}*", "", f"Rule: {f.rule}.", ""]
+        lines += [f"- {line}" for line in f.report_lines()] + [""]
     lines += ["## Behaviour per session", "",
               "Mean across seeds [95 % CI]. Held-out evaluations follow the session (0: before session 1); "
               "training trials and pre-cue lifts (paw lifted at or before the cue onset) are those of the "
@@ -218,15 +298,163 @@ def render_report(config, finished, failed, neural_errors, data: Data, findings,
     lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in pngs] + [""]
     lines += ["## Neural metrics", "", "| metric | definition |", "|---|---|"]
     lines += [f"| `{k}` | {v} |" for k, v in METRICS.items()] + [""]
-    lines += ["## Files", "",
-              "- `trials.csv`: every trial of every run (condition, seed, session, episode, success, events, "
-              "dopamine, precue_lift).",
-              "- `evaluation.csv`: every held-out evaluation of every run (condition, seed, episode, "
-              "session, noise off/on, trials, successes, success).",
-              "- `success_by_seed.csv`: held-out success per condition x seed x evaluation point, noise "
-              "off and on (empty where not evaluated).",
-              "- `summary.csv`: per condition x session, mean and 95 % CI across seeds of the training-trial "
-              "success, the noise-off and noise-on held-out success and the pre-cue lift rate.",
-              "- `neural.csv`: every neural metric per condition x seed x session.",
-              "- `runs/<condition>/seed_NN/`: the runs (TensorBoard in `tb/`, activity, checkpoints).", ""]
+    files = {"trials.csv": "every trial of every run (condition, seed, session, episode, success, events, "
+                           "dopamine, precue_lift).",
+             "evaluation.csv": "every held-out evaluation of every run (condition, seed, episode, session, "
+                               "noise off/on, trials, successes, success, thalamus_gain).",
+             "success_by_seed.csv": "held-out success per condition x seed x evaluation point, noise off "
+                                    "and on (empty where not evaluated).",
+             "summary.csv": "per condition x session, mean and 95 % CI across seeds of the training-trial "
+                            "success, the noise-off and noise-on held-out success and the pre-cue lift rate.",
+             "neural.csv": "every neural metric per condition x seed x session.",
+             "runs": "the runs, `runs/<condition>/seed_NN/` (TensorBoard in `tb/`, activity, checkpoints)."}
+    lines += ["## Files", ""]
+    lines += [f"- `{name}`: {text}" for name, text in files.items() if (out / name).exists()] + [""]
     return "\n".join(lines)
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _evaluation_rows(out: Path) -> list[dict[str, str]]:
+    """evaluation.csv's rows; without it, success_by_seed.csv's as evaluation rows (no thalamic gain).
+    With both, they must agree cell by cell."""
+    by_seed = out / "success_by_seed.csv"
+    if not (out / "evaluation.csv").exists():
+        if not by_seed.exists():
+            raise FileNotFoundError(f"{out} has neither evaluation.csv nor success_by_seed.csv")
+        return [{"condition": row["condition"], "seed": row["seed"], "session": row["session"],
+                 "noise": noise, "success": row[metric]}
+                for row in _read_csv(by_seed)
+                for noise, metric in (("off", NOISE_OFF), ("on", NOISE_ON)) if row[metric] != ""]
+    rows = _read_csv(out / "evaluation.csv")
+    if by_seed.exists():
+        evaluated = evaluation_by_seed(rows)
+        for row in _read_csv(by_seed):
+            cell = evaluated.get(row["condition"], {}).get(int(row["seed"]), {}).get(int(row["session"]), {})
+            for metric in (NOISE_OFF, NOISE_ON):
+                recorded = math.nan if row[metric] == "" else float(row[metric])
+                if not (math.isclose(recorded, cell.get(metric, math.nan))
+                        or math.isnan(recorded) and metric not in cell):
+                    raise ValueError("success_by_seed.csv and evaluation.csv disagree on "
+                                     f"{row['condition']}, seed {row['seed']}, session {row['session']}, "
+                                     f"{metric}")
+    return rows
+
+
+def _summary_rows(path: Path) -> list[dict]:
+    """summary.csv's rows with their numbers as numbers (an empty cell stays empty), as write_summary
+    returns them."""
+    def number(column: str, text: str) -> object:
+        if column == "condition" or text == "":
+            return text
+        return int(text) if column in ("session", "seeds", "trials") else float(text)
+
+    return [{k: number(k, v) for k, v in row.items()} for row in _read_csv(path)] if path.exists() else []
+
+
+def recorded_config(evaluations: list[dict[str, str]], summary: list[dict]):
+    """The ablation's configuration (``training.ablate.AblationConfig``) as its tables show it: the seeds
+    and sessions evaluated, the expert fork (the expert conditions' first evaluation) and manipulated
+    sessions, and, from summary.csv, the trials per session and partial_block's dopamine gain (defaults
+    where summary.csv lacks them)."""
+    from training.ablate import BLOCK_SESSIONS, AblationConfig
+
+    seeds = sorted({int(r["seed"]) for r in evaluations})
+    if not seeds or seeds != list(range(seeds[0], seeds[-1] + 1)):
+        raise ValueError(f"the tables' seeds {seeds} are not an ablation's consecutive seeds")
+    sessions = {c: {int(r["session"]) for r in evaluations if r["condition"] == c}
+                for c in {r["condition"] for r in evaluations}}
+    fields: dict[str, Any] = {"seeds": len(seeds), "first_seed": seeds[0],
+                              "sessions": max(sessions["intact"])}
+    expert = set().union(*(sessions.get(c, set()) for c in ("expert_block", "expert_thalamus_block")))
+    if expert:
+        fields.update(expert_after=min(expert), expert_sessions=max(expert) - min(expert))
+    for row in summary:
+        if row["condition"] == "intact" and row["session"] == 1 and row["trials"]:
+            fields["trials_per_session"] = row["trials"] // row["seeds"]
+        if (row["condition"] == "partial_block" and row["session"] == BLOCK_SESSIONS[0]
+                and row["dopamine_gain"] != ""):
+            fields["partial_gain"] = row["dopamine_gain"]
+    return AblationConfig(**fields)
+
+
+#: The tables :func:`rejudge` reads.
+TABLES = ("evaluation.csv", "success_by_seed.csv", "trials.csv", "neural.csv", "summary.csv")
+
+
+def rejudge(directory: Path | str, circuit: int = 1) -> Path:
+    """Judge a recorded ablation again from its tables alone (no run folders): the findings' ``Data`` built
+    as :func:`analyse_ablation` builds it (:func:`ablation_data`) from ``evaluation.csv`` (or
+    ``success_by_seed.csv``), ``neural.csv`` and, where present, ``trials.csv``; the configuration read off
+    the tables (:func:`recorded_config`); the runs' circuit version ``circuit`` (the tables do not record
+    it). Writes ``report.md`` over the old one, with the current rules; leaves ``figures/`` as they are.
+    A metric the tables lack makes the clauses that need it "not tested". Returns the report's path."""
+    from analysis.neural import METRICS
+
+    out = Path(directory)
+    evaluations = _evaluation_rows(out)
+    trials = _read_csv(out / "trials.csv") if (out / "trials.csv").exists() else []
+    neural_rows = _read_csv(out / "neural.csv") if (out / "neural.csv").exists() else []
+    summary = _summary_rows(out / "summary.csv")
+    config = recorded_config(evaluations, summary)
+    data = ablation_data(config.seed_list, trials, evaluations, neural_by_seed(neural_rows), {circuit})
+    findings = all_findings(data, config.expert_after, config.sessions, expert_range(config))
+    pngs = sorted((out / "figures").glob("*.png"))
+    runs = {(r["condition"], r["seed"]) for r in evaluations}
+    columns = set(neural_rows[0]) - {"condition", "seed", "session"} if neural_rows else set()
+    missing = [m for m in METRICS if m not in columns]
+    has_gain = any(r.get(THALAMUS_GAIN, "") != "" for r in evaluations)
+    read = ", ".join(name for name in TABLES if (out / name).exists())
+    notes = ["## Re-judged from the tables", "",
+             "This report was written by `python -m analysis.ablation_report` from the recorded tables "
+             "alone, with the rules of `analysis/findings.py` as they are now; no run folder was read.", "",
+             f"- Read: {read}; the configuration above is read off them.",
+             f"- Circuit of the runs: v{circuit}, given with `--circuit {circuit}` (the tables do not "
+             "record it).",
+             "- " + ("trials.csv: read." if trials else
+                     "No trials.csv: the training trials' success per seed, the pre-cue lifts per seed and "
+                     "the RPE's spread (rpe_sd) are not in the record, so the clauses that need them are not "
+                     "tested and the lines beside that show them are empty; summary.csv's per-session "
+                     "means fill the behaviour table."),
+             "- " + ("evaluation.csv has the evaluations' thalamus_gain." if has_gain else
+                     "evaluation.csv has no thalamus_gain column: whether expert_thalamus_block's "
+                     "evaluations ran with the thalamus silenced is not recorded, so clause 9a is not "
+                     "tested."),
+             "- neural.csv: " + (f"lacks {', '.join(f'`{m}`' for m in missing)}; the clauses that need "
+                                 "them are not tested." if missing else "has every metric the rules use.")
+             + (" Its values carry 6 significant digits." if neural_rows else ""),
+             *(["- neural.csv has no `indicative_fraction_post`, so the neural analysis before version 4 "
+                "wrote it: its `indicative_fraction` decodes post-outcome activity (what "
+                "`indicative_fraction_post` is now) and its cue- and outcome-responsive fractions have no "
+                "minimum effect size; finding 6 is judged on those earlier definitions, not on the ones in "
+                "the table of neural metrics below."]
+               if neural_rows and "indicative_fraction_post" not in columns else []),
+             "- The figures in `figures/` come from the original run (drawn by the analysis code of that "
+             "time) and were not redrawn.", ""]
+    report = out / "report.md"
+    report.write_text(render_report(config, [], {}, [], data, findings, partial_block_lines(data), pngs, out,
+                                    summary, runs_line=f"{len(runs)} runs in the tables.", notes=notes))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Judge a recorded ablation again, from its tables alone, "
+                                                 "with the current rules; writes DIR/report.md.")
+    parser.add_argument("directory", help="folder with evaluation.csv (or success_by_seed.csv), neural.csv, "
+                                          "summary.csv and optionally trials.csv")
+    parser.add_argument("--circuit", type=int, default=1,
+                        help="circuit version the runs were trained with (default 1; the tables do not say)")
+    args = parser.parse_args(argv)
+    report = rejudge(args.directory, args.circuit)
+    findings_line = next(line for line in report.read_text().splitlines() if "findings reproduced" in line)
+    print(f"{report}: {findings_line}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

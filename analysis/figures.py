@@ -150,9 +150,9 @@ NEURAL_PANELS = (
     ("p_expert", "P(expert), linear SVM"),
     ("indicative_fraction", "indicative units (fraction)"),
     ("cue_outcome_index", "cue -> outcome index"),
-    ("th_movement_overlap", "Th-excited units that\nencode movement"),
-    ("th_movement_r2", "R^2 of motor command\nfrom thalamic input"),
-    ("th_input_lead_s", "thalamic lead\nbefore lift (s)"),
+    ("th_movement_given_excited", "probe Th-excited units\nthat encode movement"),
+    ("input_r2_thalamus", "R^2 of motor command\nfrom thalamic rates"),
+    ("input_lead_thalamus_s", "thalamic lead\nbefore lift (s)"),
 )
 
 
@@ -166,8 +166,8 @@ def neural_metrics(d: Data, sessions: int, block: tuple[int, int], expert: range
         # Only the full-length conditions are analysed (analysis.ablation_report.NEURAL_CONDITIONS).
         for condition in ("intact", "block_2_4", "partial_block"):
             _curve(ax, d, condition, metric, every)
-        if metric == "th_movement_r2":
-            _curve(ax, d, "intact", "rec_movement_r2", every, label="intact, recurrent input", ls=":")
+        if metric == "input_r2_thalamus":
+            _curve(ax, d, "intact", "input_r2_s1", every, label="intact, S1 input", ls=":")
         if metric == "indicative_fraction":
             _curve(ax, d, "intact", "indicative_fraction_shuffled", every, label="intact, shuffled labels",
                    ls=":", alpha=0.6)

@@ -4,7 +4,8 @@ Seeds are the unit of replication (as animals are in the lab): every statistic h
 per seed. Intervals are Student-t intervals of the mean; paired designs are tested on the per-seed
 differences, with a paired t-test and an exact sign-flip permutation test (all 2^n sign patterns, no
 normality assumed; with 5 seeds its smallest two-sided p is 2/32 = 0.0625, so the t-test carries the
-verdicts and the permutation p is reported beside it).
+verdicts and the permutation p is reported beside it). Several claims tested together are corrected with
+Holm's step-down method (:func:`holm`).
 """
 
 from __future__ import annotations
@@ -102,11 +103,44 @@ def paired(a, b, level: float = 0.95) -> PairedTest:
                       float(greater.pvalue))
 
 
-def non_inferiority_p(differences, margin: float) -> float:
-    """One-sided t-test p of ``mean(differences) > -margin`` (small p: not worse by ``margin`` or more)."""
-    d = _finite(differences)
+def one_sided_p(values, null: float = 0.0) -> float:
+    """One-sided t-test p of ``mean(values) > null`` over the finite entries (NaN with fewer than 2).
+
+    Values without spread have no t: p is 0 if they lie above ``null`` and 1 otherwise (a tie fails).
+    """
+    d = _finite(values)
     if len(d) < 2:
         return math.nan
     if np.allclose(d, d[0]):
-        return 0.0 if d[0] > -margin else 1.0
-    return float(stats.ttest_1samp(d, -margin, alternative="greater").pvalue)
+        return 0.0 if d[0] > null else 1.0
+    return float(stats.ttest_1samp(d, null, alternative="greater").pvalue)
+
+
+def non_inferiority_p(differences, margin: float) -> float:
+    """One-sided t-test p of ``mean(differences) > -margin`` (small p: not worse by ``margin`` or more)."""
+    return one_sided_p(differences, -margin)
+
+
+def equivalence_p(differences, margin: float) -> float:
+    """Two one-sided tests (TOST) of ``-margin < mean(differences) < +margin``: the larger of the two
+    one-sided p-values (small p: the mean lies inside the band)."""
+    d = _finite(differences)
+    return max(one_sided_p(d, -margin), one_sided_p(-d, -margin))
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error), in the order given.
+
+    The ``m`` finite p-values are sorted ascending; the k-th smallest (k = 1..m) becomes
+    ``max over j <= k of min(1, (m - j + 1) p_(j))``. NaN entries (untestable claims) stay NaN and do not
+    count in ``m``. Rejecting where the adjusted p < alpha is Holm's procedure at level alpha.
+    """
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, math.nan)
+    present = np.flatnonzero(np.isfinite(p))
+    m = len(present)
+    running = 0.0
+    for rank, index in enumerate(present[np.argsort(p[present], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * float(p[index])))
+        adjusted[index] = running
+    return adjusted

@@ -31,9 +31,12 @@ from analysis.statistics import mean_ci
 
 #: The columns of a run's evaluation.csv (``training.train.EVALUATION_COLUMNS``, repeated here so that the
 #: analyses do not import the training stack); used when no run has one.
-EVALUATION_COLUMNS = ("episode", "session", "noise", "trials", "successes", "success")
+EVALUATION_COLUMNS = ("episode", "session", "noise", "trials", "successes", "success", "thalamus_gain")
 #: Per-seed evaluation metrics (``Data`` names): held-out success with noise off / on.
 NOISE_OFF, NOISE_ON = "success_noise_off", "success_noise_on"
+#: Per-seed evaluation metric: the thalamic gain the noise-off evaluation ran with (0: silenced, 1: intact),
+#: from evaluation.csv's ``thalamus_gain`` column; absent in run folders written before that column.
+THALAMUS_GAIN = "thalamus_gain"
 SUCCESS_BY_SEED_COLUMNS = ("condition", "seed", "session", NOISE_OFF, NOISE_ON)
 
 SUMMARY_COLUMNS = ("condition", "session", "seeds", "trials", "success_mean", "success_ci_low",
@@ -93,14 +96,19 @@ def _rate_by_seed(rows: list[dict[str, str]], column: str) -> dict[str, dict[int
 
 def evaluation_by_seed(rows: list[dict[str, str]]) -> dict[str, dict[int, dict[int, dict[str, float]]]]:
     """``{condition: {seed: {session: {"success_noise_off": x, "success_noise_on": y}}}}`` from evaluation
-    rows (a noise condition that was not evaluated at a session is absent)."""
+    rows (a noise condition that was not evaluated at a session is absent), with ``"thalamus_gain"``: the
+    thalamic gain of the noise-off evaluation, where the rows have that column (finding 9 needs to know
+    that an evaluation ran with the thalamus silenced)."""
     table: dict[str, dict[int, dict[int, dict[str, float]]]] = {}
     for row in rows:
         metric = {"off": NOISE_OFF, "on": NOISE_ON}.get(row["noise"])
         if metric is None:
             continue
         cell = table.setdefault(row["condition"], {}).setdefault(int(row["seed"]), {})
-        cell.setdefault(int(row["session"]), {})[metric] = float(row["success"])
+        values = cell.setdefault(int(row["session"]), {})
+        values[metric] = float(row["success"])
+        if metric == NOISE_OFF and row.get(THALAMUS_GAIN) not in (None, ""):
+            values[THALAMUS_GAIN] = float(row[THALAMUS_GAIN])
     return table
 
 

@@ -14,6 +14,8 @@ SHORT_TRIAL = dict(cue_time=0.4, platform_turn=0.2, response_window=0.3, post_ou
 
 #: A small circuit: matrices small enough that a batch takes milliseconds.
 SMALL_AGENT = dict(n_cortex=32, n_thalamus=16, critic_hidden=16)
+#: The same, circuit 2 (separate senses, a learning thalamic stage: :mod:`agents.circuit`).
+SMALL_AGENT_V2 = dict(SMALL_AGENT, circuit=2)
 
 #: A whole training run of a few seconds: 2 sessions of 4 trials, almost no pre-training, evaluations
 #: on 3 held-out trials (a full batch of 2 and a partial one).

@@ -22,7 +22,11 @@ SMALL = SMALL_AGENT
     ("gamma", 1.5), ("gamma", -0.1), ("trace_lambda", 2.0), ("excitatory_fraction", 1.01),
     ("connection_density", 0.0), ("connection_density", 1.5), ("noise_tau", -1.0),
     ("precue_exploration", -0.1), ("precue_exploration", 1.5), ("optimizer", "rmsprop"),
-    ("step_scaling", "sqrt"),
+    ("step_scaling", "sqrt"), ("circuit", 3), ("circuit", 0), ("n_s1", 0), ("n_granule", 0),
+    ("forward_horizon", 0.0), ("forward_lr", -0.1), ("forward_initial", math.nan), ("tc_density", 0.0),
+    ("tc_density", 1.2), ("tc_gain", 0.0), ("s1_gain", -1.0), ("cue_gain", 0.0), ("cue_density", 0.0),
+    ("readout_density", 1.5), ("outcome_initial", -0.1), ("outcome_lr", math.inf),
+    ("outcome_trace_tau", -1.0), ("neural_noise_std", -0.3), ("thalamic_tonic", 0.0),
 ])
 def test_invalid_values_are_rejected_naming_the_field(field, value):
     with pytest.raises(ValueError, match=rf"agent\.{field}="):
@@ -76,7 +80,8 @@ def test_without_dale_weights_are_mixed_sign_and_dense():
 def test_cortex_rejects_a_step_longer_than_its_time_constant():
     generator = torch.Generator().manual_seed(0)
     with pytest.raises(ValueError, match=r"dt/tau=2"):
-        Cortex(AgentConfig(**SMALL, tau=0.01), 16, 0.02, generator)
+        Cortex(AgentConfig(**SMALL, tau=0.01), {"thalamus": 16}, 0.02, generator)
     with pytest.raises(ValueError, match=r"dt/tau"):
         CorticalCircuit(AgentConfig(**SMALL, tau=0.019), 0.02, seed=0)
-    assert Cortex(AgentConfig(**SMALL, tau=0.02), 16, 0.02, generator).alpha == pytest.approx(1.0)
+    assert Cortex(AgentConfig(**SMALL, tau=0.02, circuit=1), {"thalamus": 16}, 0.02,
+                  generator).alpha == pytest.approx(1.0)

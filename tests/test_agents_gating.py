@@ -21,8 +21,15 @@ ENV_KWARGS = SHORT_TRIAL
 TRIAL_STEPS = 40  # (cue_time + response_window + post_outcome) / 0.02 s, for a timeout trial
 #: Adam is the harder case for "a blocked weight does not move" (its momentum turns even a zero
 #: gradient into a change), and noise from the trial's start gives every window a decision to learn from.
-SMALL = {**SMALL_AGENT, "optimizer": "adam", "precue_exploration": 1.0}
+#: The forward model (thalamic stage) learns from every trial, blocked or not; off here, so that a
+#: blocked trial cannot reach an intact one through the thalamus (its own tests: test_agents_circuit).
+SMALL = {**SMALL_AGENT, "optimizer": "adam", "precue_exploration": 1.0, "forward_lr": 0.0}
 ADAM_KEYS = ("exp_avg", "exp_avg_sq", "step")
+
+
+def gated(learner: ThreeFactorLearner) -> list[torch.nn.Parameter]:
+    """The weights the policy-gradient step moves (the outcome pathway has its own Hebbian rule)."""
+    return [p for _, p in learner.circuit.policy_parameters()]
 
 
 def make_learner(config: AgentConfig, schedule: SilencingSchedule | None = None, seed: int = 0,
@@ -62,10 +69,11 @@ def changes(before: list[torch.Tensor], params) -> list[torch.Tensor]:
 # --- full block --------------------------------------------------------------------------------------
 
 
-def test_full_block_leaves_cortex_and_adam_state_bitwise_unchanged(envs):
-    config = AgentConfig(**SMALL, update_every=5)  # 8 windows per trial: 8 skipped updates
+@pytest.mark.parametrize("circuit", [1, 2])
+def test_full_block_leaves_cortex_and_adam_state_bitwise_unchanged(envs, circuit):
+    config = AgentConfig(**SMALL, update_every=5, circuit=circuit)  # 8 windows per trial: 8 skipped updates
     learner = make_learner(config, SilencingSchedule([(0, 99, 0.0)]))
-    params = learner.circuit.cortical_parameters()
+    params = gated(learner)
     optimizer = learner.cortex_optimizer
 
     # An intact batch first (episodes outside the block), so Adam has momentum that a zero-gradient
@@ -75,11 +83,13 @@ def test_full_block_leaves_cortex_and_adam_state_bitwise_unchanged(envs):
     assert all(optimizer.state[p]["exp_avg"].abs().sum() > 0 for p in params)
 
     weights = snapshot(params)
+    every_cortical = snapshot(learner.circuit.cortical_parameters())  # the outcome pathway too
     adam = adam_snapshot(optimizer, params)
     critic = snapshot(learner.circuit.critic.parameters())
     record = learner.run_trials(envs, [0, 1], [3, 4])  # learn=True, explore=True
 
     assert_bitwise_equal(weights, snapshot(params))
+    assert_bitwise_equal(every_cortical, snapshot(learner.circuit.cortical_parameters()))
     assert_adam_state_equal(adam, adam_snapshot(optimizer, params))
     assert record.update_norms == []
     assert all(norm == 0.0 for norm in record.layer_update_norms.values())
@@ -101,12 +111,12 @@ def test_critic_blocked_with_dopamine_freezes_the_critic_bitwise(envs):
     learner.run_trials(envs, [100, 101], [1, 2])  # intact: critic Adam state with momentum
     critic = snapshot(critic_params)
     adam = adam_snapshot(learner.critic_optimizer, critic_params)
-    cortex = snapshot(learner.circuit.cortical_parameters())
+    cortex = snapshot(gated(learner))
 
     learner.run_trials(envs, [0, 1], [3, 4])
     assert_bitwise_equal(critic, snapshot(critic_params))
     assert_adam_state_equal(adam, adam_snapshot(learner.critic_optimizer, critic_params))
-    assert_bitwise_equal(cortex, snapshot(learner.circuit.cortical_parameters()))
+    assert_bitwise_equal(cortex, snapshot(gated(learner)))
 
     # Control: outside the block the same learner's critic does learn.
     learner.run_trials(envs, [102, 103], [5, 6])
@@ -116,7 +126,7 @@ def test_critic_blocked_with_dopamine_freezes_the_critic_bitwise(envs):
 # --- partial block ----------------------------------------------------------------------------------
 
 
-def one_update_changes(envs, gain: float, critic_blocked: bool
+def one_update_changes(envs, gain: float, critic_blocked: bool, circuit: int = 1
                        ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Cortical and critic changes of exactly one update, in a batch at episodes with ``gain``.
 
@@ -127,24 +137,24 @@ def one_update_changes(envs, gain: float, critic_blocked: bool
     gives Adam a non-trivial state (not the first step, where Adam's change is about lr * sign).
     """
     config = AgentConfig(**SMALL, update_every=50, policy_lr=1e-2, critic_lr=1e-2,
-                         critic_blocked_with_dopamine=critic_blocked)
+                         critic_blocked_with_dopamine=critic_blocked, circuit=circuit)
     learner = make_learner(config, SilencingSchedule([(0, 99, gain)]))
     first = learner.run_trials(envs, [100, 101], [1, 2])
     assert len(first.update_norms) == 1
-    cortex = snapshot(learner.circuit.cortical_parameters())
+    cortex = snapshot(gated(learner))
     critic = snapshot(learner.circuit.critic.parameters())
     record = learner.run_trials(envs, [0, 1], [3, 4])
     assert [s.dopamine_gain for s in record.summaries] == pytest.approx([gain, gain])
     assert len(record.update_norms) == 1  # one update, as designed
-    return (changes(cortex, learner.circuit.cortical_parameters()),
+    return (changes(cortex, gated(learner)),
             changes(critic, learner.circuit.critic.parameters()))
 
 
-@pytest.mark.parametrize("critic_blocked", [False, True])
-def test_partial_block_scales_the_update_by_the_gain(envs, critic_blocked):
+@pytest.mark.parametrize(("critic_blocked", "circuit"), [(False, 1), (True, 1), (False, 2)])
+def test_partial_block_scales_the_update_by_the_gain(envs, critic_blocked, circuit):
     gain = 0.3
-    partial_cortex, partial_critic = one_update_changes(envs, gain, critic_blocked)
-    intact_cortex, intact_critic = one_update_changes(envs, 1.0, critic_blocked)
+    partial_cortex, partial_critic = one_update_changes(envs, gain, critic_blocked, circuit)
+    intact_cortex, intact_critic = one_update_changes(envs, 1.0, critic_blocked, circuit)
     for i, (partial, intact) in enumerate(zip(partial_cortex, intact_cortex, strict=True)):
         assert intact.abs().max() > 1e-3, f"parameter {i}: no intact change to compare with"
         assert_close(partial, gain * intact, f"cortical parameter {i}", rtol=1e-4, atol=1e-6)
@@ -159,11 +169,11 @@ def trial_update_norm(envs, gain: float, optimizer: str) -> float:
     config = AgentConfig(**{**SMALL, "optimizer": optimizer}, update_every=5, policy_lr=1e-2)
     learner = make_learner(config, SilencingSchedule([(0, 99, gain)]))
     learner.run_trials(envs, [100, 101], [1, 2])
-    before = snapshot(learner.circuit.cortical_parameters())
+    before = snapshot(gated(learner))
     record = learner.run_trials(envs, [0, 1], [3, 4])
     assert len(record.update_norms) == TRIAL_STEPS // 5
     return float(torch.linalg.vector_norm(torch.cat(
-        [c.flatten() for c in changes(before, learner.circuit.cortical_parameters())])))
+        [c.flatten() for c in changes(before, gated(learner))])))
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
@@ -188,9 +198,9 @@ def test_variance_step_scaling_multiplies_the_step_by_the_relative_exploration_v
         learner.run_trials(envs, [0, 1], [1, 2])
         learner.exploration.observe([True] * 10)  # a run of successes narrows the exploration
         sigma = learner.exploration.std()
-        before = snapshot(learner.circuit.cortical_parameters())
+        before = snapshot(gated(learner))
         learner.run_trials(envs, [2, 3], [3, 4])
-        steps[scaling] = changes(before, learner.circuit.cortical_parameters())
+        steps[scaling] = changes(before, gated(learner))
     factor = (sigma / config.exploration_std) ** 2
     assert 0.2 < factor < 0.8
     for i, (scaled, plain) in enumerate(zip(steps["variance"], steps["none"], strict=True)):
@@ -204,7 +214,7 @@ def test_variance_step_scaling_multiplies_the_step_by_the_relative_exploration_v
 def test_mixed_batch_learns_and_all_blocked_batch_does_not(envs):
     config = AgentConfig(**SMALL, update_every=5)
     learner = make_learner(config, SilencingSchedule([(0, 9, 0.0)]))
-    params = learner.circuit.cortical_parameters()
+    params = gated(learner)
     learner.run_trials(envs, [100, 101], [1, 2])
 
     before = snapshot(params)
@@ -217,23 +227,24 @@ def test_mixed_batch_learns_and_all_blocked_batch_does_not(envs):
     assert all(not torch.equal(a, b) for a, b in zip(before, snapshot(params), strict=True))
 
 
-def mixed_batch_change(envs, blocked_seed: int) -> list[torch.Tensor]:
+def mixed_batch_change(envs, blocked_seed: int, circuit: int = 1) -> list[torch.Tensor]:
     """Cortical change of one update (one window, see :func:`one_update_changes`) in a batch whose
     trial 0 is blocked (env seed ``blocked_seed``) and trial 1 intact (env seed 7, always)."""
-    config = AgentConfig(**SMALL, update_every=50, policy_lr=1e-2)
+    config = AgentConfig(**SMALL, update_every=50, policy_lr=1e-2, circuit=circuit)
     learner = make_learner(config, SilencingSchedule([(0, 0, 0.0)]))
     learner.run_trials(envs, [100, 101], [1, 2])
-    before = snapshot(learner.circuit.cortical_parameters())
+    before = snapshot(gated(learner))
     record = learner.run_trials(envs, [0, 1], [blocked_seed, 7])
     assert [s.steps for s in record.summaries] == [TRIAL_STEPS, TRIAL_STEPS]
-    return changes(before, learner.circuit.cortical_parameters())
+    return changes(before, gated(learner))
 
 
-def test_blocked_trials_in_a_mixed_batch_contribute_nothing(envs):
+@pytest.mark.parametrize("circuit", [1, 2])
+def test_blocked_trials_in_a_mixed_batch_contribute_nothing(envs, circuit):
     # The intact trial (batch index 1) has the same env seed, the same exploration draws (drawn per
     # batch from one generator, shape (B, 15)) and the same trajectory in both runs; only the blocked
     # trial differs. If blocked trials contribute nothing, the updates are equal.
-    first, second = mixed_batch_change(envs, 5), mixed_batch_change(envs, 6)
+    first, second = mixed_batch_change(envs, 5, circuit), mixed_batch_change(envs, 6, circuit)
     for i, (a, b) in enumerate(zip(first, second, strict=True)):
         assert_close(a, b, f"cortical parameter {i}", rtol=1e-4, atol=1e-6)
 
@@ -252,11 +263,11 @@ def uneven_batch(blocked_window: float, intact_window: float, blocked_seed: int,
     warm_up = envs_of_lengths(0.3, 0.3)
     learner.run_trials(warm_up, [100, 101], [1, 2])  # intact, 40 steps: Adam gets momentum first
     envs = envs_of_lengths(blocked_window, intact_window)
-    before = snapshot(learner.circuit.cortical_parameters())
+    before = snapshot(gated(learner))
     record = learner.run_trials(envs, [0, 1], [blocked_seed, 7])
     for env in warm_up + envs:
         env.close()
-    return changes(before, learner.circuit.cortical_parameters()), learner, record
+    return changes(before, gated(learner)), learner, record
 
 
 @pytest.mark.parametrize(("blocked_window", "intact_window"), [(0.7, 0.3), (0.3, 0.7)],
@@ -274,7 +285,7 @@ def test_uneven_mixed_batch_stays_finite_and_updates_only_while_dopamine_flows(b
     # One cortical step per window in which the intact trial still runs, none after it ended.
     assert len(record.update_norms) == steps[1] // 10
     adam_steps = {int(learner.cortex_optimizer.state[p]["step"])
-                  for p in learner.circuit.cortical_parameters()}
+                  for p in gated(learner)}
     assert adam_steps == {40 // 10 + steps[1] // 10}  # the first, intact batch made 4 steps
 
 

@@ -10,7 +10,7 @@ from small_setups import RecordedEnv
 import agents.pretraining
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
-from agents.pretraining import Check, PretrainingConfig, behaviour_clone, collect_demonstrations
+from agents.pretraining import Check, PretrainingConfig, behaviour_clone, collect_demonstrations, rate_penalty
 from reach_env import MousePelletReachEnv
 
 ENV_KWARGS = dict(cue_time=0.4, platform_turn=0.2, response_window=0.5, post_outcome=0.1)
@@ -44,14 +44,15 @@ def test_success_rate_is_the_fraction_of_demonstrations_that_succeeded(monkeypat
     np.testing.assert_array_equal(demos.valid.sum(1), [len(trial["actions"]) for trial in env.trials])
 
 
-def test_behaviour_cloning_lowers_the_loss_and_trains_only_the_cortex(demos):
-    config = AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16)
+@pytest.mark.parametrize("version", [1, 2])
+def test_behaviour_cloning_lowers_the_loss_and_trains_only_the_cortex(demos, version):
+    config = AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16, circuit=version)
     circuit = CorticalCircuit(config, 0.02, seed=0)
     before = {k: v.detach().clone() for k, v in circuit.state_dict().items()}
     # The regression targets the mean excitation: every cortical weight but the exploration noise's
     # amplitude (a parameter when AgentConfig.learn_exploration is on) takes part in it.
     cortical = {f"cortex.{name}" for name, _ in circuit.cortex.named_parameters()
-                if name != "log_exploration"}
+                if name not in ("log_exploration", "outcome")}
     assert {"cortex.thalamocortical", "cortex.recurrent", "cortex.readout"} <= cortical
 
     losses = behaviour_clone(circuit, demos, updates=15, seed=0, batch=2, lr=5e-3, progress=False)
@@ -63,10 +64,13 @@ def test_behaviour_cloning_lowers_the_loss_and_trains_only_the_cortex(demos):
     for name, value in before.items():
         if name in cortical:
             assert not torch.equal(value, after[name]), f"{name} did not learn"
-        else:  # critic, thalamic input weights and scalings, cortical mask and signs, noise amplitude
+        else:  # critic, the forward model and the S1 population, cortical masks and signs, the outcome
+            # pathway (its own dopamine-gated rule), the noise amplitude
             assert torch.equal(value, after[name]), f"{name} changed"
     assert any(name.startswith("critic.") for name in before)
-    assert "thalamus.input_weight" in before
+    fixed = ({"thalamus.input_weight"} if version == 1 else
+             {"thalamus.prediction_weight", "somatosensory.input_weight", "cortex.outcome"})
+    assert fixed <= before.keys()
 
 
 def test_cloning_stops_at_the_first_check_that_says_so(demos):
@@ -132,18 +136,13 @@ def test_the_waiting_steps_are_those_before_the_go_time_and_their_weight_counts(
     assert np.all(waiting[:, 0]) and all(not waiting[i, n:].any() for i, n in enumerate(first_moves))
 
     def waiting_error(weight: float) -> float:
-        circuit = CorticalCircuit(AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16), dt, seed=0)
+        circuit = CorticalCircuit(AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16,
+                                              neural_noise_std=0.0), dt, seed=0)
         behaviour_clone(circuit, demos, updates=15, seed=0, batch=2, lr=5e-3, progress=False,
                         waiting_weight=weight)
-        state = circuit.initial_state(len(demos.valid))
-        x, errors = state.x, []
-        ones = torch.ones(len(demos.valid))
-        with torch.no_grad():
-            for t in range(demos.valid.shape[1]):
-                x, _, mean = circuit.cortex(x, circuit.thalamus(torch.as_tensor(demos.observations[:, t]),
-                                                                ones))
-                errors.append(((mean - torch.as_tensor(demos.actions[:, t])) ** 2).mean(-1).numpy())
-        return float(np.stack(errors, 1)[waiting].mean())
+        _, means = teacher_forced(circuit, demos)
+        errors = ((means - demos.actions) ** 2).mean(-1)
+        return float(errors[waiting].mean())
 
     assert waiting_error(20.0) < waiting_error(1.0)
 
@@ -178,3 +177,39 @@ def test_the_demonstrator_waits_its_reaction_time_after_the_cue():
 def test_pretraining_config_names_the_bad_field(field, value):
     with pytest.raises(ValueError, match=f"pretraining.{field}"):
         PretrainingConfig(**{field: value})
+
+
+@pytest.mark.parametrize(("version", "configured", "used"), [(1, None, 0.0), (2, None, 0.02), (1, 0.5, 0.5),
+                                                             (2, 0.0, 0.0)])
+def test_the_cloning_rate_penalty_is_by_circuit_unless_configured(version, configured, used):
+    circuit = CorticalCircuit(AgentConfig(n_cortex=8, n_thalamus=4, critic_hidden=4, circuit=version), 0.02,
+                              seed=0)
+    assert rate_penalty(PretrainingConfig(rate_penalty=configured), circuit) == used
+
+
+def test_the_rate_penalty_keeps_cloned_units_in_their_range(demos):
+    def mean_square_rate(penalty: float) -> float:
+        circuit = CorticalCircuit(AgentConfig(n_cortex=32, n_thalamus=16, critic_hidden=16, circuit=2,
+                                              neural_noise_std=0.0), 0.02, seed=0)
+        behaviour_clone(circuit, demos, updates=15, seed=0, batch=2, lr=2e-2, progress=False,
+                        rate_penalty=penalty)
+        rates, _ = teacher_forced(circuit, demos)
+        return float((rates ** 2).mean(-1)[demos.valid].mean())
+
+    assert mean_square_rate(1.0) < 0.8 * mean_square_rate(0.0)
+
+
+def teacher_forced(circuit: CorticalCircuit, demos) -> tuple[np.ndarray, np.ndarray]:
+    """Cortical rates (N, T, n_cortex) and mean excitations (N, T, 15) of ``circuit`` fed the
+    demonstrations' observations and, as efference copy, their commands (as cloning does)."""
+    state = circuit.initial_state(len(demos.valid))
+    x, efference, rates, means = state.x, state.efference, [], []
+    ones = torch.ones(len(demos.valid))
+    with torch.no_grad():
+        for t in range(demos.valid.shape[1]):
+            inputs, _ = circuit.sense(torch.as_tensor(demos.observations[:, t]), efference, ones)
+            x, r, mean = circuit.cortex(x, inputs)
+            efference = torch.as_tensor(demos.actions[:, t])
+            rates.append(r.numpy())
+            means.append(mean.numpy())
+    return np.stack(rates, 1), np.stack(means, 1)

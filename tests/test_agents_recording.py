@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from small_setups import SHORT_TRIAL, SMALL_AGENT
+from small_setups import SHORT_TRIAL, SMALL_AGENT_V2
 
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
@@ -19,7 +19,7 @@ from agents.three_factor import BatchRecord, ThreeFactorLearner, TrialSummary
 from reach_env import EVENTS, MUSCLES, MousePelletReachEnv, TrialPhase
 
 ENV_KWARGS = SHORT_TRIAL
-CONFIG = AgentConfig(**SMALL_AGENT, update_every=5)
+CONFIG = AgentConfig(**SMALL_AGENT_V2, update_every=5)
 DT = 0.02
 CUE_TIME = ENV_KWARGS["cue_time"]
 TRIALS_PER_SESSION = 2
@@ -30,7 +30,9 @@ DOCUMENTED = {
     "dopamine_gain": ("n",), "thalamus_gain": ("n",), "event_names": (5,), "event_times": ("n", 5),
     "time": ("T",), "valid": ("n", "T"), "cortex": ("n", "T", "N"), "thalamus": ("n", "T", "M"),
     "action": ("n", "T", 15), "noise": ("n", "T", 15), "reward": ("n", "T"), "value": ("n", "T"),
-    "delta": ("n", "T"), "dopamine": ("n", "T"), "phase": ("n", "T"),
+    "delta": ("n", "T"), "dopamine": ("n", "T"), "phase": ("n", "T"), "mean_action": ("n", "T", 15),
+    "s1": ("n", "T", "S"), "cue_input": ("n", "T", 1), "outcome_input": ("n", "T", 1),
+    "neural_noise": ("n", "T", "N"),
 }
 
 
@@ -82,7 +84,7 @@ def test_files_hold_the_documented_arrays_and_shapes(tmp_path, batches, env_max_
     finish(recorder)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["session_01.npz", "session_02.npz"]
     data = load(tmp_path / "session_01.npz")
-    sizes = {"n": 2, "T": env_max_steps, "N": CONFIG.n_cortex, "M": CONFIG.n_thalamus}
+    sizes = {"n": 2, "T": env_max_steps, "N": CONFIG.n_cortex, "M": CONFIG.n_thalamus, "S": CONFIG.n_s1}
     assert set(data) == set(DOCUMENTED)
     for name, shape in DOCUMENTED.items():
         expected = tuple(sizes.get(d, d) for d in shape)
@@ -206,6 +208,10 @@ def test_downsample_keeps_a_synthetic_dopamine_spike(tmp_path):
         summaries=[_summary(steps)], valid=np.ones((steps, batch), bool),
         cortex=np.zeros((steps, batch, 4), np.float32), thalamus=np.zeros((steps, batch, 3), np.float32),
         action=np.zeros((steps, batch, 15), np.float32), noise=np.zeros((steps, batch, 15), np.float32),
+        mean_action=np.zeros((steps, batch, 15), np.float32), s1=np.zeros((steps, batch, 2), np.float32),
+        cue_input=np.zeros((steps, batch, 1), np.float32),
+        outcome_input=np.zeros((steps, batch, 1), np.float32),
+        neural_noise=np.zeros((steps, batch, 4), np.float32),
         reward=np.arange(steps, dtype=np.float64)[:, None], value=np.zeros((steps, batch), np.float32),
         delta=delta, dopamine=delta * 0.5, phase=np.arange(steps)[:, None])
     recorder = ActivityRecorder(tmp_path, 8, DT, downsample=2)

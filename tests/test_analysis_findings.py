@@ -1,5 +1,5 @@
 """The rules of findings 1-4 on synthetic per-seed evaluations: where each must hold, where it must fail
-(a tie included), and where it cannot be decided."""
+(a tie included), where it cannot be decided, and where it holds by construction (finding 4, circuit v1)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from analysis.findings import (
     EQUIVALENCE_MARGIN,
     NEARLY_DOUBLES,
     Data,
+    Finding,
     expert_precue_line,
     finding_1,
     finding_2,
@@ -52,12 +53,17 @@ def data(table: dict, behaviour: dict | None = None) -> Data:
     return Data(SEEDS, {}, {}, evaluation(table), behaviour)
 
 
+def not_tested(finding: Finding) -> bool:
+    """An undecidable finding: the verdict cell says ``not reproduced``, the label says why."""
+    return finding.verdict == "not reproduced" and finding.labels == ["not tested"]
+
+
 # --- finding 1: noise-off success after session 7 / before session 1 -----------------------------------
 
 
 def test_finding_1_rule_is_printed_with_its_constants():
     f = finding_1(Data(SEEDS, {}, {}), 7)
-    assert f.verdict == "not tested"
+    assert not_tested(f)
     assert f"{NEARLY_DOUBLES:g}" in f.rule and "noise-off" in f.rule and "after session 7" in f.rule
 
 
@@ -81,7 +87,7 @@ def test_finding_1_ratio_threshold_is_inclusive_but_a_zero_difference_is_a_tie()
 
 def test_finding_1_needs_two_seeds():
     one = Data(SEEDS, {}, {}, {"intact": {0: {0: {NOISE_OFF: 0.2}, 7: {NOISE_OFF: 0.6}}}})
-    assert finding_1(one, 7).verdict == "not tested"
+    assert not_tested(finding_1(one, 7))
 
 
 def test_finding_1_uses_noise_off_and_shows_noise_on_beside():
@@ -195,7 +201,18 @@ def test_finding_4_fails_when_the_rpe_does_not_vary_in_some_seed():
 
 def test_finding_4_takes_intacts_evaluation_at_the_fork_when_the_fork_has_none():
     assert finding_4(_expert(0.0, fork=False), EXPERT, 7).verdict == "reproduced"
-    assert finding_4(Data(SEEDS, {}, {}), EXPERT, 7).verdict == "not tested"
+    assert not_tested(finding_4(Data(SEEDS, {}, {}), EXPERT, 7))
+
+
+@pytest.mark.parametrize("circuits, construction",
+                         [({1}, True), ({1, 2}, True), ({2}, False), (set(), False)])
+def test_finding_4_holds_by_construction_when_nothing_outside_m1_learns(circuits, construction):
+    d = _expert([0.01, -0.01, 0.0, 0.005, -0.005])
+    f = finding_4(Data(SEEDS, {}, {}, d.evaluation, d.behaviour, frozenset(circuits)), EXPERT, 7)
+    assert f.holds  # the rule itself holds either way
+    assert f.verdict == ("not reproduced" if construction else "reproduced")
+    assert f.labels == (["by construction"] if construction else [])
+    assert any(line.startswith("by construction: circuit v1") for line in f.report_lines()) == construction
 
 
 # --- the rest of the report's behaviour --------------------------------------------------------------
@@ -230,4 +247,4 @@ def test_learning_curves_draw_both_noise_conditions_without_warnings(tmp_path):
 def test_findings_1_to_4_are_not_tested_without_evaluations(finding):
     args = {finding_1: (7,), finding_2: (), finding_3: (7, 10), finding_4: (EXPERT, 7)}[finding]
     d = Data(SEEDS, {"intact": {s: {1: 0.2, 7: 0.6} for s in SEEDS}}, {})  # training trials only
-    assert finding(d, *args).verdict == "not tested"
+    assert not_tested(finding(d, *args))

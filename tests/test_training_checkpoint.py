@@ -204,8 +204,9 @@ def test_a_fork_may_change_only_the_silencing_schedules(run, tmp_path):
 
 
 @pytest.mark.parametrize(("version", "words"), [
-    (1, ["format 1", "predates dopareach's learning v2", "(format 3)", "re-run"]),
-    (2, ["format 2", "predates dopareach's learning v2", "(format 3)", "re-run"]),
+    (1, ["format 1", "predates dopareach's learning v2", "(format 4)", "re-run"]),
+    (2, ["format 2", "predates dopareach's learning v2", "(format 4)", "re-run"]),
+    (3, ["format 3", "predates dopareach's circuit v2", "(format 4)", "re-run"]),
     (99, ["format 99", "cannot read"]),
 ])
 def test_checkpoint_of_another_format_is_refused_saying_which(run, tmp_path, version, words):

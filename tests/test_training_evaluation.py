@@ -112,8 +112,10 @@ def intact(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def frozen(tmp_path_factory):
-    """The tiny protocol with M1 dopamine blocked throughout: the cortex never changes."""
-    return train(tmp_path_factory.mktemp("frozen") / "out", protocol={"da_block": "1-2"})
+    """The tiny protocol with M1 dopamine blocked throughout and the forward model still: the network
+    never changes."""
+    return train(tmp_path_factory.mktemp("frozen") / "out", protocol={"da_block": "1-2"},
+                 agent={"forward_lr": 0.0})
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

@@ -47,7 +47,8 @@ def poison_after(monkeypatch, batches: int, parameter: str = "recurrent") -> Non
 
     def run_trials(self, envs, episodes, *args, **kwargs):
         record = original(self, envs, episodes, *args, **kwargs)
-        if min(episodes) >= 0:  # a protocol batch (shaping's critic warm-up uses episode -1)
+        # A protocol batch: shaping's critic warm-up uses episode -1, evaluations do not learn.
+        if min(episodes) >= 0 and kwargs.get("learn", True):
             calls["n"] += 1
             if calls["n"] == batches:
                 with torch.no_grad():

@@ -28,7 +28,7 @@ import torch
 
 from training.protocol import Run
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 _NAME = re.compile(r"^episode_(\d{6})\.pt$")
 
 
@@ -117,9 +117,9 @@ def load_checkpoint(path: Path, run: Run, config: dict, may_differ: frozenset[st
 
     Raises:
         CheckpointError: if the file is unreadable, not a dopareach checkpoint, of another format (a
-            format-1 checkpoint predates learning v2, and the message says so) or was written by a
-            run whose configuration differs (the differing fields are named); these checks come
-            before anything in ``run`` is changed.
+            format-1, -2 or -3 checkpoint predates learning v2 or circuit v2, and the message says
+            which) or was written by a run whose configuration differs (the differing fields are
+            named); these checks come before anything in ``run`` is changed.
     """
     try:
         state = torch.load(path, weights_only=True)
@@ -161,11 +161,11 @@ def load_checkpoint(path: Path, run: Run, config: dict, may_differ: frozenset[st
 
 
 #: Formats of earlier versions, refused with a message saying what they predate.
-_OLD_FORMATS = (1, 2)
+_OLD_FORMATS = {1: "learning v2", 2: "learning v2", 3: "circuit v2"}
 
 
 def _old_format(path: Path, version: int) -> str:
-    return (f"{path}: checkpoint format {version} predates dopareach's learning v2 "
+    return (f"{path}: checkpoint format {version} predates dopareach's {_OLD_FORMATS[version]} "
             f"(format {FORMAT_VERSION}): re-run the training with this version "
             f"(python -m training.train --out NEW_FOLDER) to resume or evaluate it")
 

@@ -49,6 +49,8 @@ class OutputConfig:
             session boundary); 0 = only those.
         record_activity: write per-trial unit activity (``activity/session_NN.npz``).
         activity_downsample: control steps per recorded activity sample.
+        probe_trials: trials of the thalamic stimulation probe at every session's start
+            (``probe/session_NN.npz``, circuit 2, with ``record_activity``); 0 = no probe.
         histograms: log TensorBoard histograms of delta and DA each session.
         rolling_window: trials in the rolling success rate.
     """
@@ -62,12 +64,15 @@ class OutputConfig:
     checkpoint_every: int = 128
     record_activity: bool = True
     activity_downsample: int = 1
+    probe_trials: int = 32
     histograms: bool = True
     rolling_window: int = 64
 
     def __post_init__(self) -> None:
         if self.video_trials not in ("first_last", "none"):
             raise ValueError(f"output.video_trials={self.video_trials!r} must be 'first_last' or 'none'")
+        if self.probe_trials == 1 or self.probe_trials < 0:
+            raise ValueError(f"output.probe_trials={self.probe_trials} must be 0 (no probe) or >= 2")
         for name in ("checkpoint_every",):
             if getattr(self, name) < 0:
                 raise ValueError(f"output.{name}={getattr(self, name)} must be >= 0")

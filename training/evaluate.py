@@ -105,9 +105,11 @@ def evaluate_checkpoints(run_dir: Path, checkpoint: int | None = None, trials: i
     for episode, path in chosen:
         load_checkpoint(path, run, as_dict)
         for noise in noises:
-            result = evaluate(run, noise, trials)
+            # As the run evaluated itself: with the thalamus of the last trial before the checkpoint.
+            result = evaluate(run, noise, trials, episode=episode - 1)
             yield {"checkpoint": str(path), "episode": episode, "session": episode // tps, "noise": noise,
-                   "trials": result.trials, "successes": result.successes, "success": result.success}
+                   "trials": result.trials, "successes": result.successes, "success": result.success,
+                   "thalamus_gain": result.thalamus_gain}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -110,6 +110,13 @@ class ProtocolConfig:
             raise ValueError(f"evaluation trial {trial} must be >= 0")
         return (self.seed + 1) * _EVAL_SEED_STRIDE + trial
 
+    def probe_seed(self, trial: int) -> int:
+        """Seed of the env reset of thalamic-probe trial ``trial`` (0-based): a stream of its own,
+        ``(seed + 1) * 2**64 + 2**62 + trial``, apart from the evaluation trials and the protocol's."""
+        if trial < 0:
+            raise ValueError(f"probe trial {trial} must be >= 0")
+        return (self.seed + 1) * _EVAL_SEED_STRIDE + 2**62 + trial
+
     @property
     def eval_noise_seed(self) -> int:
         """Seed of the exploration noise of evaluations with noise on: its own generator, seeded
@@ -211,23 +218,27 @@ def run_protocol(run: Run, on_batch: Callable[[Run, BatchRecord, list[int]], Non
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The outcome of one evaluation: ``successes`` of ``trials`` held-out trials, noise off or on."""
+    """The outcome of one evaluation: ``successes`` of ``trials`` held-out trials, noise off or on, with
+    the thalamic input at ``thalamus_gain`` (0: silenced)."""
 
     noise: str
     trials: int
     successes: int
+    thalamus_gain: float = 1.0
 
     @property
     def success(self) -> float:
         return self.successes / self.trials
 
 
-def evaluate(run: Run, noise: str = "off", trials: int | None = None) -> Evaluation:
+def evaluate(run: Run, noise: str = "off", trials: int | None = None, episode: int = -1) -> Evaluation:
     """Success of ``run``'s current network on held-out trials, leaving ``run`` unchanged.
 
     The trials reset with ``run.config.eval_seed(0) .. eval_seed(trials - 1)`` (the same at every
-    evaluation) and run in batches of ``run.config.batch`` through ``run.envs``, without learning and
-    with the thalamus intact (episode -1, outside every silencing schedule). With ``noise="on"`` the
+    evaluation) and run in batches of ``run.config.batch`` through ``run.envs``, without learning, with
+    the thalamic input as the thalamus schedule has it at protocol episode ``episode`` (the default -1
+    lies outside every schedule: intact; the trainer passes the last episode run, so that an animal
+    whose thalamus is silenced in a session is evaluated silenced after it). With ``noise="on"`` the
     cortex acts with its exploration noise, drawn from a generator seeded with
     ``run.config.eval_noise_seed`` afresh at every evaluation, never from the learner's; with
     ``"off"`` it acts with its mean excitation. The learner's generator and the global Python, NumPy
@@ -238,6 +249,7 @@ def evaluate(run: Run, noise: str = "off", trials: int | None = None) -> Evaluat
         run: a built (and possibly trained or restored) run.
         noise: ``"off"`` or ``"on"``.
         trials: held-out trials (default ``run.config.eval_trials``).
+        episode: the protocol episode whose thalamic gain the evaluation uses.
     """
     if noise not in ("off", "on"):
         raise ValueError(f"noise={noise!r} must be 'off' or 'on'")
@@ -254,7 +266,7 @@ def evaluate(run: Run, noise: str = "off", trials: int | None = None) -> Evaluat
         with torch.no_grad():
             for first in range(0, count, config.batch):
                 size = min(config.batch, count - first)
-                record = learner.run_trials(run.envs[:size], [-1] * size,
+                record = learner.run_trials(run.envs[:size], [episode] * size,
                                             [config.eval_seed(k) for k in range(first, first + size)],
                                             learn=False, explore=noise == "on")
                 successes += sum(bool(s.success) for s in record.summaries)
@@ -263,7 +275,7 @@ def evaluate(run: Run, noise: str = "off", trials: int | None = None) -> Evaluat
         random.setstate(python_state)
         np.random.set_state(numpy_state)  # noqa: NPY002
         torch.set_rng_state(torch_state)
-    return Evaluation(noise, count, successes)
+    return Evaluation(noise, count, successes, float(learner.thalamus.gains([episode])[0]))
 
 
 def success_by_session(records: list[tuple[int, bool]], sessions: int) -> list[float]:

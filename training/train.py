@@ -11,6 +11,7 @@ before imaging), then runs the sessions. The run folder gets:
   (:data:`EVALUATION_COLUMNS`): noise off before session 1 and after every session, noise on before
   session 1 and after the last (see :func:`training.protocol.evaluate`);
 - ``activity/session_NN.npz``: recorded unit activity;
+- ``probe/session_NN.npz``: the thalamic stimulation probe at the start of session NN (circuit 2);
 - ``checkpoints/episode_NNNNNN.pt``, ``videos/`` and ``config.yaml``.
 
 ``--resume`` continues from the newest checkpoint in ``--out``; every file then holds exactly what an
@@ -26,8 +27,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
+from agents.probe import ProbeConfig, run_probe
 from agents.recording import ActivityRecorder
 from agents.three_factor import BatchRecord
 from training.checkpoint import CheckpointError, load_checkpoint, newest_checkpoint, save_checkpoint
@@ -60,8 +63,9 @@ EPISODE_COLUMNS = ("episode", "session", "success", "return", "outcome", "steps"
 
 #: Columns of evaluation.csv: ``episode`` = trials completed when evaluated, ``session`` = sessions
 #: completed (0: before session 1, after the shaping), ``noise`` = ``off`` or ``on``, ``success`` =
-#: ``successes / trials``, unrounded.
-EVALUATION_COLUMNS = ("episode", "session", "noise", "trials", "successes", "success")
+#: ``successes / trials``, unrounded, ``thalamus_gain`` = the thalamic input's gain during the evaluation
+#: (that of the session just completed: 0 after a session with the thalamus silenced).
+EVALUATION_COLUMNS = ("episode", "session", "noise", "trials", "successes", "success", "thalamus_gain")
 
 
 class EpisodeLog:
@@ -111,7 +115,7 @@ class EvaluationLog:
         if resume_from is not None and path.exists():
             with open(path, newline="") as f:
                 rows = list(csv.DictReader(f))
-            rows = [[r[c] for c in EVALUATION_COLUMNS] for r in rows
+            rows = [[r.get(c, "1.0") for c in EVALUATION_COLUMNS] for r in rows
                     if int(r["episode"]) <= resume_from
                     and int(r["episode"]) == int(r["session"]) * protocol.trials_per_session
                     and r["noise"] in protocol.evaluations_after(int(r["session"]))]
@@ -124,7 +128,7 @@ class EvaluationLog:
 
     def add(self, episode: int, session: int, result: Evaluation) -> None:
         self._writer.writerow([episode, session, result.noise, result.trials, result.successes,
-                               repr(result.success)])
+                               repr(result.success), repr(result.thalamus_gain)])
         self._file.flush()
         self.done.add((episode, result.noise))
 
@@ -209,16 +213,19 @@ class Trainer:
                 run_protocol(run, pretrain_first=True, progress=progress, stop_at=0)
                 self._log_pretraining()
                 self._evaluate()
+                self._probe()
                 save_checkpoint(run, self.checkpoints, config.as_dict())
             elif self.forked:
                 # The fork's own copy of its starting state: it resumes from there, and the
                 # analyses find the weights of its first session in its own folder.
                 self._evaluate()
+                self._probe()
                 save_checkpoint(run, self.checkpoints, config.as_dict())
             else:
                 # Whatever the config schedules at the checkpoint and is missing (a run resumed with
                 # fewer sessions ends here: its last session's noise-on evaluation).
                 self._evaluate()
+                self._probe()
             if self.recorder is not None and self.resumed_from is not None:
                 self.recorder.resume_at(self.resumed_from, protocol.trials_per_session)
             self._film_next_batch()
@@ -282,6 +289,7 @@ class Trainer:
             self._log_session(sessions[-1])
             # Before the boundary's checkpoint: a run resumed from it has its evaluation already.
             self._evaluate()
+            self._probe()
         every = config.output.checkpoint_every
         batch_start = run.episode - len(record.summaries)
         crossed = every and run.episode // every > batch_start // every
@@ -307,9 +315,32 @@ class Trainer:
             if (run.episode, noise) in self.evaluations.done:
                 continue
             self.bar.set_postfix_str(f"evaluating, noise {noise}")
-            result = evaluate(run, noise)
+            result = evaluate(run, noise, episode=run.episode - 1)
             self.evaluations.add(run.episode, session, result)
             self.tb.add_scalar(f"eval/success_noise_{noise}", result.success, run.episode)
+
+    def _probe(self) -> None:
+        """At a session's start, the thalamic stimulation probe (:mod:`agents.probe`) into
+        ``probe/session_NN.npz`` (NN = the session about to start), unless the file is there already
+        (a resumed run) or the run records no activity. Its trials have env seeds of their own
+        (:meth:`ProtocolConfig.probe_seed`) and its neural noise a generator of its own, so it changes
+        nothing that the protocol draws from."""
+        run, protocol, output = self.run, self.config.protocol, self.config.output
+        if (not output.record_activity or output.probe_trials == 0 or run.circuit.version == 1
+                or run.episode % protocol.trials_per_session or run.episode >= protocol.total_trials):
+            return
+        session = run.episode // protocol.trials_per_session + 1
+        path = self.out / "probe" / f"session_{session:02d}.npz"
+        if path.exists():
+            return
+        self.bar.set_postfix_str("thalamic probe")
+        seeds = [protocol.probe_seed(k) for k in range(output.probe_trials)]
+        arrays = run_probe(run.circuit, run.envs, seeds, ProbeConfig(trials=output.probe_trials),
+                           torch.Generator().manual_seed(protocol.eval_noise_seed), subset_seed=protocol.seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name[:-4] + ".tmp.npz")
+        np.savez_compressed(temporary, **arrays)
+        temporary.replace(path)
 
     def _log_hyperparameters(self) -> None:
         rows = ["| parameter | value |", "|---|---|"]

@@ -1,0 +1,109 @@
+"""A motor thalamus fed by a cerebellar forward model that learns from sensory prediction errors.
+
+The cerebellum is modelled as a forward model (Wolpert, Miall & Kawato 1998; the review seed: the
+cerebellum learns from sensory prediction errors, the basal ganglia from reward prediction errors):
+
+* a granule layer expands the efference copy of the last motor command (15 muscle excitations) and
+  the proprioceptive state (joint angles and velocities) through fixed random weights,
+  ``g = relu(G [a_{t-1} - a_rest, p_t] + b_g)`` (Marr-Albus expansion);
+* the Purkinje/nuclear read-out predicts how the proprioceptive state will change over the next
+  ``horizon`` seconds, ``dp_hat = P g``;
+* ``P`` learns by the delta rule on the sensory prediction error once the outcome of a prediction is
+  felt: ``P <- P + eta (dp - dp_hat) g^T / (|g|^2 + 1)`` (normalised LMS; climbing-fibre error), with
+  no dopamine in it, so it keeps learning while M1's dopamine is blocked;
+* the motor thalamus (VL) relays the cerebellar nuclei's prediction through fixed random weights,
+  ``th = relu(K dp_hat / s + b_th)``: its activity carries the *predicted* movement, tonic firing
+  (``b_th``) when none is predicted.
+
+The naive forward model is weak and random (``P`` small), so the thalamus starts with little movement
+content; whether its content rises and moves ahead of the movement as ``P`` learns is measured by the
+analyses, not built in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from agents.sensory import PROPRIOCEPTIVE_BLOCKS, scaling_vectors
+from reach_env import MUSCLES
+
+#: Resting excitation of the muscles (sigmoid(-3): the read-out's initial bias); the efference copy
+#: enters relative to it.
+RESTING_EXCITATION = 1.0 / (1.0 + math.exp(3.0))
+
+
+class CerebellarThalamus(nn.Module):
+    """Forward model (granule expansion, learned read-out) and the thalamic population it drives.
+
+    Args:
+        n_units: thalamic units.
+        n_granule: granule cells.
+        horizon_steps: control steps ahead that the forward model predicts.
+        initial_scale: standard deviation of the naive read-out ``P`` (a weak, untuned forward model).
+        tonic: mean tonic drive of thalamic units (their rate with nothing predicted).
+        generator: seeds every fixed weight and the naive read-out.
+    """
+
+    def __init__(self, n_units: int, n_granule: int, horizon_steps: int, initial_scale: float,
+                 tonic: float, generator: torch.Generator):
+        super().__init__()
+        indices, offset, scale = scaling_vectors(PROPRIOCEPTIVE_BLOCKS)
+        self.register_buffer("indices", torch.as_tensor(indices))
+        self.register_buffer("offset", torch.as_tensor(offset))
+        self.register_buffer("scale", torch.as_tensor(scale))
+        n_proprio = len(indices)
+        n_in = len(MUSCLES) + n_proprio
+        self.horizon_steps = horizon_steps
+        self.register_buffer("granule_weight", torch.randn(n_granule, n_in, generator=generator)
+                             / math.sqrt(n_in))
+        self.register_buffer("granule_bias", 0.5 * torch.randn(n_granule, generator=generator))
+        # The learned read-out is a buffer: only the delta rule below changes it, never an optimiser.
+        self.register_buffer("prediction_weight",
+                             initial_scale * torch.randn(n_proprio, n_granule, generator=generator)
+                             / math.sqrt(n_granule))
+        self.register_buffer("relay_weight", torch.randn(n_units, n_proprio, generator=generator)
+                             / math.sqrt(n_proprio))
+        self.register_buffer("bias", tonic * (1.0 + 0.2 * torch.randn(n_units, generator=generator)))
+
+    def proprioception(self, observation: torch.Tensor) -> torch.Tensor:
+        """Scaled joint angles and velocities (B, 14) of observations (B, 69)."""
+        return (observation[:, self.indices] - self.offset) / self.scale
+
+    def granule(self, observation: torch.Tensor, efference: torch.Tensor) -> torch.Tensor:
+        """Granule-layer rates (B, n_granule) from observations and the last motor command (B, 15)."""
+        inputs = torch.cat([efference - RESTING_EXCITATION, self.proprioception(observation)], -1)
+        return torch.relu(inputs @ self.granule_weight.T + self.granule_bias)
+
+    def forward(self, observation: torch.Tensor, efference: torch.Tensor,
+                gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(thalamic rates (B, n_units) scaled by gain (B,), granule rates)``."""
+        granule = self.granule(observation, efference)
+        predicted = granule @ self.prediction_weight.T
+        rates = torch.relu(predicted @ self.relay_weight.T + self.bias)
+        return rates * gain[:, None], granule
+
+    @torch.no_grad()
+    def learn(self, granule: torch.Tensor, start: torch.Tensor, end: torch.Tensor, mask: torch.Tensor,
+              rate: float) -> float:
+        """One normalised-LMS step of the read-out on a batch of felt predictions.
+
+        Args:
+            granule: granule rates (B, n_granule) when the predictions were made.
+            start, end: scaled proprioception (B, 14) then and ``horizon_steps`` later.
+            mask: (B,) which predictions count (both ends inside their trial).
+            rate: learning rate of the delta rule.
+
+        Returns:
+            The mean squared prediction error of the counted predictions before the step (0 if none).
+        """
+        weight = mask.float()[:, None]
+        count = float(weight.sum())
+        if count == 0.0:
+            return 0.0
+        error = (end - start - granule @ self.prediction_weight.T) * weight
+        normaliser = (granule ** 2).sum(-1, keepdim=True) + 1.0
+        self.prediction_weight += rate * (error / normaliser).T @ granule / count
+        return float((error ** 2).sum() / (count * error.shape[1]))

@@ -1,0 +1,49 @@
+"""Ridge regression with leave-one-out penalty and its cross-validated R^2 (analysis/ridge.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.ridge import cross_validated_r2, ridge_fit, trial_folds
+
+ALPHAS = (1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4)
+
+
+@pytest.mark.parametrize("features", [1, 12, 40])
+def test_ridge_predicts_as_scikit_learns_ridgecv_on_standardised_features(features):
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(features)
+    x = rng.standard_normal((300, features)) * rng.uniform(0.1, 3.0, features) + 2.0
+    y = x[:, :1] @ rng.standard_normal((1, 15)) + 2.0 * rng.standard_normal((300, 15))
+    new = rng.standard_normal((50, features))
+    reference = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS)).fit(x, y).predict(new)
+    np.testing.assert_allclose(ridge_fit(x, y, ALPHAS)(new), reference, atol=1e-9)
+
+
+def test_folds_keep_each_trial_whole_and_balanced():
+    trial = np.repeat(np.arange(10), 7)
+    fold = trial_folds(trial, 3, np.random.default_rng(0))
+    per_trial = fold.reshape(10, 7)
+    assert (per_trial == per_trial[:, :1]).all()
+    assert sorted(np.bincount(per_trial[:, 0])) == [3, 3, 4]
+
+
+def test_r2_is_high_for_a_linear_code_and_about_zero_for_noise():
+    rng = np.random.default_rng(1)
+    trial = np.repeat(np.arange(30), 20)
+    x = rng.standard_normal((600, 5))
+    target = x @ rng.standard_normal((5, 3)) + 0.3 * rng.standard_normal((600, 3))
+    assert cross_validated_r2(x, target, trial, 5, ALPHAS, np.random.default_rng(0)) > 0.9
+    noise = rng.standard_normal((600, 5))
+    assert abs(cross_validated_r2(noise, target, trial, 5, ALPHAS, np.random.default_rng(0))) < 0.03
+
+
+def test_r2_is_nan_for_one_trial_or_a_constant_target():
+    x = np.random.default_rng(2).standard_normal((40, 2))
+    assert np.isnan(cross_validated_r2(x, x, np.zeros(40), 5, ALPHAS, np.random.default_rng(0)))
+    assert np.isnan(cross_validated_r2(x, np.ones((40, 3)), np.arange(40) // 4, 5, ALPHAS,
+                                       np.random.default_rng(0)))
