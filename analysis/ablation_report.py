@@ -42,7 +42,7 @@ NEURAL_CONDITIONS = ("intact", "block_2_4", "partial_block", "expert_thalamus_bl
 #: (finding 9 reads how much cortical activity remains under thalamic silencing).
 EXPERT_NEURAL_CONDITIONS = ("expert_thalamus_block",)
 #: Bumped whenever the neural analyses change, so cached results of older code are recomputed.
-NEURAL_ANALYSIS_VERSION = 4  # 4: circuit v2 metrics (inputs, probe, effect sizes, pre-grab indicative units)
+NEURAL_ANALYSIS_VERSION = 5  # 5: ridge leaves out features nearly silent in training (4: circuit v2 metrics)
 
 
 def neural_job(run_dir: str, seed: int, reference_session: int | None) -> dict[str, Any]:

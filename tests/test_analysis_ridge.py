@@ -47,3 +47,19 @@ def test_r2_is_nan_for_one_trial_or_a_constant_target():
     assert np.isnan(cross_validated_r2(x, x, np.zeros(40), 5, ALPHAS, np.random.default_rng(0)))
     assert np.isnan(cross_validated_r2(x, np.ones((40, 3)), np.arange(40) // 4, 5, ALPHAS,
                                        np.random.default_rng(0)))
+
+
+def test_a_feature_nearly_silent_in_training_does_not_blow_up_a_held_out_prediction():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((400, 5))
+    y = x @ rng.standard_normal((5, 2)) + 0.5 * rng.standard_normal((400, 2))
+    rare = np.zeros(400)
+    rare[7] = 1e-4  # fires once, weakly, in the training samples
+    train = np.column_stack([x, rare])
+    held_out = np.column_stack([x[:20], np.full(20, 0.13)])  # and fires in every held-out sample
+    with_rare = ridge_fit(train, y, (1e-2, 1.0, 1e2))(held_out)
+    without = ridge_fit(x, y, (1e-2, 1.0, 1e2))(x[:20])
+    np.testing.assert_allclose(with_rare, without, atol=1e-9)
+    # Standardised by its tiny training scale it would have pushed the prediction far off.
+    naive = ridge_fit(train, y, (1e-2, 1.0, 1e2), min_feature_sd=0.0)(held_out)
+    assert np.abs(naive - without).max() > 1.0
