@@ -139,9 +139,10 @@ class ThreeFactorLearner:
                             if config.regulate_exploration else None)
         self._policy = named + ([("log_exploration", circuit.cortex.log_exploration)]
                                 if config.learn_exploration else [])
-        self._cortical_names = [name for name, _ in self._policy]
-        if circuit.version != 1:
-            self._cortical_names.append("outcome")
+        self._policy_names = [name for name, _ in self._policy]
+        #: Every cortical weight whose change a batch reports: the policy's and, in circuit 2, the
+        #: outcome pathway's (its own Hebbian rule).
+        self._cortical_names = self._policy_names + (["outcome"] if circuit.version != 1 else [])
         self._outcome_decay = (math.exp(-circuit.cortex.alpha * config.tau / config.outcome_trace_tau)
                                if config.outcome_trace_tau > 0 else 0.0)
 
@@ -352,7 +353,7 @@ class ThreeFactorLearner:
             policy_loss = -(log_probs * centred * weights[None, :]).sum() / steps_reached
             changes = self._gated_step(self.cortex_optimizer, [p for _, p in self._policy],
                                        policy_loss, mean_gain * step_scale)
-            norm = dict(zip(self._cortical_names, changes, strict=False))
+            norm = dict(zip(self._policy_names, changes, strict=True))
             if self.circuit.version != 1:
                 norm["outcome"] = self._outcome_step(window, delta, gains, mask)
         else:
