@@ -4,7 +4,8 @@ Two circuits, chosen by ``AgentConfig.circuit``:
 
 * **1** (the relay circuit): a "motor thalamus" relays every sense through fixed random weights and is
   the cortex's only input.
-* **2** (the default; ``docs/model.md``, "Circuit v2"): each sense reaches M1 by its own route. A
+* **2** (an option until it reproduces more of the lab's findings; ``docs/model.md``, "Circuit v2"):
+  each sense reaches M1 by its own route. A
   somatosensory (S1-like) population carries proprioception, touch and the pellet's place; an auditory
   input the tone; a weak outcome input the taste of the pellet at the mouth. The motor thalamus is its
   own population, driven by a cerebellar forward model that learns from sensory prediction errors
@@ -174,10 +175,10 @@ class Cortex(nn.Module):
         self.readout = nn.Parameter(torch.randn(len(MUSCLES), n, generator=generator) * 0.1 / math.sqrt(n))
         # Circuit 2: only a share ``readout_density`` of the units project to the muscles' stage (layer 5
         # receives from part of layer 2/3); the others move the limb only through them.
-        readout_mask = torch.ones(1, n)
+        readout_mask = None
         if self.version != 1 and config.readout_density < 1.0:
             readout_mask = (torch.rand(1, n, generator=generator) < config.readout_density).float()
-        self.register_buffer("readout_mask", readout_mask)
+        self.register_buffer("readout_mask", readout_mask)  # None: every unit projects
         # Resting excitation about 0.05: sigmoid(-3).
         self.readout_bias = nn.Parameter(torch.full((len(MUSCLES),), -3.0))
         # Log standard deviation of the exploration noise per muscle. Learned by the same gated
@@ -193,6 +194,10 @@ class Cortex(nn.Module):
         if self.dale:
             return torch.relu(self.recurrent) * self.mask * self.sign[None, :]
         return self.recurrent * self.mask
+
+    def effective_readout(self) -> torch.Tensor:
+        """The read-out as used (circuit 2 with ``readout_density`` < 1: only projecting units' columns)."""
+        return self.readout if self.readout_mask is None else self.readout * self.readout_mask
 
     def effective_thalamocortical(self) -> torch.Tensor:
         """The thalamocortical weights as used (circuit 2: rectified, excitatory, on the sparse mask)."""
@@ -225,7 +230,7 @@ class Cortex(nn.Module):
             current = current + neural_noise
         x = x + self.alpha * (current - x)
         r = self.rates(x)
-        return x, r, r @ (self.readout * self.readout_mask).T + self.readout_bias
+        return x, r, r @ self.effective_readout().T + self.readout_bias
 
     def forward(self, x: torch.Tensor, inputs: dict[str, torch.Tensor],
                 neural_noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -279,7 +284,7 @@ class StepOutput:
     noise: torch.Tensor  # exploration noise added to the mean
     cortex: torch.Tensor  # cortical rates
     inputs: dict[str, torch.Tensor]  # rates of each input population (:data:`INPUTS` present)
-    neural_noise: torch.Tensor  # private noise in the cortical input current (zeros in circuit 1)
+    neural_noise: torch.Tensor | None  # private noise in the cortical input current (None without it)
     granule: torch.Tensor | None  # granule-layer rates of the forward model (circuit 2)
     state: CircuitState
     deciding: torch.Tensor  # (B,) bool: the step drew exploration noise (a stochastic decision)
@@ -370,10 +375,11 @@ class CorticalCircuit(nn.Module):
                           outcome=self.outcome_input(observation))
         return inputs, granule
 
-    def draw_neural_noise(self, batch: int, generator: torch.Generator) -> torch.Tensor:
-        """Private noise of the cortical input current (B, n_cortex); zeros without it."""
+    def draw_neural_noise(self, batch: int, generator: torch.Generator) -> torch.Tensor | None:
+        """Private noise of the cortical input current (B, n_cortex); None without it (circuit 1, or
+        ``neural_noise_std`` 0), which draws nothing from ``generator``."""
         if self.config.neural_noise_std == 0 or self.version == 1:
-            return torch.zeros(batch, self.config.n_cortex)
+            return None
         return self.config.neural_noise_std * torch.randn(batch, self.config.n_cortex, generator=generator)
 
     def step(self, observation: torch.Tensor, state: CircuitState, thalamus_gain: torch.Tensor,

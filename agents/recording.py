@@ -21,7 +21,7 @@ mean_action        (n, T, 15)     the policy's mean excitation (noise-free: the 
 s1                 (n, T, S)      somatosensory input rates (circuit 2; S = 0 in circuit 1)
 cue_input          (n, T, A)      auditory cue input (circuit 2; A = 0 in circuit 1)
 outcome_input      (n, T, O)      taste input (circuit 2; O = 0 in circuit 1)
-neural_noise       (n, T, N)      private noise of the cortical input current (float16; N = 0 in circuit 1)
+neural_noise       (n, T, N)      private noise of the cortical input current (float16; N = 0 without it)
 reward, value      (n, T)         env reward; critic value V(s)
 delta, dopamine    (n, T)         reward-prediction error; delivered dopamine g * delta
 phase              (n, T)         reach_env.trial.TrialPhase at the end of the sample (-1: invalid)

@@ -79,8 +79,8 @@ class BatchRecord:
     s1: np.ndarray  # (T, B, n_s1) somatosensory input rates (width 0 in circuit 1)
     cue_input: np.ndarray  # (T, B, n_cue) auditory cue input (width 0 in circuit 1)
     outcome_input: np.ndarray  # (T, B, n_outcome) taste input (width 0 in circuit 1)
-    neural_noise: np.ndarray  # (T, B, n_cortex) private noise of the cortical input current (width 0 in
-    #                           circuit 1, which has none)
+    neural_noise: np.ndarray  # (T, B, n_cortex) private noise of the cortical input current (width 0
+    #                           without it: circuit 1, or neural_noise_std 0)
     reward: np.ndarray  # (T, B)
     value: np.ndarray  # (T, B) critic value V(s_t)
     delta: np.ndarray  # (T, B) reward-prediction error
@@ -143,7 +143,8 @@ class ThreeFactorLearner:
         #: Every cortical weight whose change a batch reports: the policy's and, in circuit 2, the
         #: outcome pathway's (its own Hebbian rule).
         self._cortical_names = self._policy_names + (["outcome"] if circuit.version != 1 else [])
-        self._outcome_decay = (math.exp(-circuit.cortex.alpha * config.tau / config.outcome_trace_tau)
+        dt = circuit.cortex.alpha * config.tau  # the control step (s)
+        self._outcome_decay = (math.exp(-dt / config.outcome_trace_tau)
                                if config.outcome_trace_tau > 0 else 0.0)
 
     # --- acting ------------------------------------------------------------------------------------
@@ -240,8 +241,8 @@ class ThreeFactorLearner:
                                   ("cue_input", out.inputs["cue"].numpy() if "cue" in out.inputs else empty),
                                   ("outcome_input", out.inputs["outcome"].numpy() if "outcome" in out.inputs
                                    else empty),
-                                  ("neural_noise", out.neural_noise.numpy() if circuit.version != 1
-                                   else empty)):
+                                  ("neural_noise", empty if out.neural_noise is None
+                                   else out.neural_noise.numpy())):
                 rows[key].append(value_np)
             window.append((out.log_prob, value, torch.as_tensor(rewards, dtype=torch.float32),
                            torch.as_tensor(done), torch.as_tensor(valid), out.deciding, outcome_trace))
