@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from agents.sensory import PROPRIOCEPTIVE_BLOCKS, scaling_vectors
-from reach_env import MUSCLES
+from reach_env import MUSCLES, observation_labels
 
 #: Resting excitation of the muscles (sigmoid(-3): the read-out's initial bias); the efference copy
 #: enters relative to it.
@@ -45,17 +45,28 @@ class CerebellarThalamus(nn.Module):
         initial_scale: standard deviation of the naive read-out ``P`` (a weak, untuned forward model).
         tonic: mean tonic drive of thalamic units (their rate with nothing predicted).
         generator: seeds every fixed weight and the naive read-out.
+        timing_basis: granule inputs that mark the time since the tone (0: none): Gaussian bumps of
+            ``timing_width`` seconds centred every ``timing_width`` from the tone's onset on.
+        timing_width: width (s) of each timing bump and the spacing of their centres.
     """
 
     def __init__(self, n_units: int, n_granule: int, horizon_steps: int, initial_scale: float,
-                 tonic: float, generator: torch.Generator):
+                 tonic: float, generator: torch.Generator, timing_basis: int = 0,
+                 timing_width: float = 0.1):
         super().__init__()
         indices, offset, scale = scaling_vectors(PROPRIOCEPTIVE_BLOCKS)
         self.register_buffer("indices", torch.as_tensor(indices))
         self.register_buffer("offset", torch.as_tensor(offset))
         self.register_buffer("scale", torch.as_tensor(scale))
         n_proprio = len(indices)
-        n_in = len(MUSCLES) + n_proprio
+        # The tone reaches the cerebellum through mossy fibres (pontine nuclei), and granule cells keep
+        # a temporal basis of the time since it (Medina, Garcia, Nores, Taylor & Mauk 2000): what lets a
+        # forward model anticipate a movement that follows the tone at a learned delay.
+        self.clock_index = observation_labels().index("time_since_cue")
+        self.register_buffer("timing_centres", timing_width * (torch.arange(timing_basis) + 0.5),
+                             persistent=False)
+        self.timing_width = timing_width
+        n_in = len(MUSCLES) + n_proprio + timing_basis
         self.horizon_steps = horizon_steps
         self.register_buffer("granule_weight", torch.randn(n_granule, n_in, generator=generator)
                              / math.sqrt(n_in))
@@ -69,12 +80,19 @@ class CerebellarThalamus(nn.Module):
         self.register_buffer("bias", tonic * (1.0 + 0.2 * torch.randn(n_units, generator=generator)))
 
     def proprioception(self, observation: torch.Tensor) -> torch.Tensor:
-        """Scaled joint angles and velocities (B, 14) of observations (B, 69)."""
+        """Scaled proprioceptive state (B, P) of observations (B, 69) (:data:`PROPRIOCEPTIVE_BLOCKS`)."""
         return (observation[:, self.indices] - self.offset) / self.scale
+
+    def timing(self, observation: torch.Tensor) -> torch.Tensor:
+        """Temporal basis of the time since the tone (B, timing_basis); 0 before the tone."""
+        since = observation[:, self.clock_index][:, None]
+        bumps = torch.exp(-0.5 * ((since - self.timing_centres) / self.timing_width) ** 2)
+        return bumps * (since > 0)
 
     def granule(self, observation: torch.Tensor, efference: torch.Tensor) -> torch.Tensor:
         """Granule-layer rates (B, n_granule) from observations and the last motor command (B, 15)."""
-        inputs = torch.cat([efference - RESTING_EXCITATION, self.proprioception(observation)], -1)
+        inputs = torch.cat([efference - RESTING_EXCITATION, self.proprioception(observation),
+                            self.timing(observation)], -1)
         return torch.relu(inputs @ self.granule_weight.T + self.granule_bias)
 
     def forward(self, observation: torch.Tensor, efference: torch.Tensor,
@@ -92,7 +110,7 @@ class CerebellarThalamus(nn.Module):
 
         Args:
             granule: granule rates (B, n_granule) when the predictions were made.
-            start, end: scaled proprioception (B, 14) then and ``horizon_steps`` later.
+            start, end: scaled proprioception (B, P) then and ``horizon_steps`` later.
             mask: (B,) which predictions count (both ends inside their trial).
             rate: learning rate of the delta rule.
 

@@ -155,12 +155,22 @@ class Cortex(nn.Module):
             tc_mask[torch.arange(n), torch.randint(n_thalamus, (n,), generator=generator)] = 1.0
             magnitude = torch.rand(n, n_thalamus, generator=generator) * tc_mask
             magnitude = config.tc_gain * magnitude / magnitude.sum(1, keepdim=True)
+            if config.tc_targets < 1.0:
+                # Only a share of layer 2/3 receives thalamic synapses, so that a thalamic pulse excites a
+                # subset and learning can change which units those are (finding 8).
+                receiving = (torch.rand(n, 1, generator=generator) < config.tc_targets).float()
+                tc_mask, magnitude = tc_mask * receiving, magnitude * receiving
             self.register_buffer("tc_mask", tc_mask)
             self.thalamocortical = nn.Parameter(magnitude)
             if tonic_thalamus is not None:
                 bias = bias - magnitude @ tonic_thalamus
             self.somatosensory = nn.Parameter(
                 config.s1_gain * torch.randn(n, sizes["s1"], generator=generator) / math.sqrt(sizes["s1"]))
+            # S1 reaches a share ``s1_density`` of the units directly (None: all of them).
+            s1_mask = None
+            if config.s1_density < 1.0:
+                s1_mask = (torch.rand(n, 1, generator=generator) < config.s1_density).float()
+            self.register_buffer("s1_mask", s1_mask)
             # The tone reaches a share ``cue_density`` of the units (the rest hear it only through them).
             cue_mask = (torch.rand(n, sizes["cue"], generator=generator) < config.cue_density).float()
             self.register_buffer("cue_mask", cue_mask)
@@ -209,7 +219,8 @@ class Cortex(nn.Module):
         """Effective weight matrix (n_cortex, size) of each input present, by :data:`INPUTS` name."""
         weights = {"thalamus": self.effective_thalamocortical()}
         if self.version != 1:
-            weights.update(s1=self.somatosensory, cue=self.auditory * self.cue_mask, outcome=self.outcome)
+            s1 = self.somatosensory if self.s1_mask is None else self.somatosensory * self.s1_mask
+            weights.update(s1=s1, cue=self.auditory * self.cue_mask, outcome=self.outcome)
         return weights
 
     def rates(self, x: torch.Tensor) -> torch.Tensor:
@@ -269,9 +280,12 @@ class CircuitState:
     x: torch.Tensor  # (B, n_cortex)
     noise: torch.Tensor  # (B, n_muscles)
     efference: torch.Tensor  # (B, n_muscles)
+    #: S1 rates on their way to the cortex (B, delay steps, n_s1), oldest first; None without a delay.
+    s1_pending: torch.Tensor | None = None
 
     def detach(self) -> CircuitState:
-        return CircuitState(self.x.detach(), self.noise.detach(), self.efference.detach())
+        pending = None if self.s1_pending is None else self.s1_pending.detach()
+        return CircuitState(self.x.detach(), self.noise.detach(), self.efference.detach(), pending)
 
 
 @dataclass
@@ -315,7 +329,8 @@ class CorticalCircuit(nn.Module):
         else:
             horizon = max(1, round(config.forward_horizon / dt))
             self.thalamus = CerebellarThalamus(config.n_thalamus, config.n_granule, horizon,
-                                               config.forward_initial, config.thalamic_tonic, generator)
+                                               config.forward_initial, config.thalamic_tonic, generator,
+                                               config.timing_basis, config.timing_width)
             self.somatosensory = SensoryPopulation(SOMATOSENSORY_BLOCKS, config.n_s1, generator)
             self.cue_input = ScaledInput(CUE_BLOCKS)
             self.outcome_input = ScaledInput(OUTCOME_BLOCKS)
@@ -328,6 +343,8 @@ class CorticalCircuit(nn.Module):
         #: Observation entries that say the cue has come (the tone channel, the time since its onset).
         self.cue_heard_indices = [i for i, label in enumerate(observation_labels())
                                   if label in ("cue", "time_since_cue")]
+        #: Control steps that S1's signal takes to reach the cortex (circuit 2).
+        self.s1_delay_steps = round(config.s1_delay / dt) if self.version != 1 else 0
 
     def exploration_std(self) -> torch.Tensor:
         """Current standard deviation of the exploration noise per muscle (stationary, not innovation)."""
@@ -351,8 +368,21 @@ class CorticalCircuit(nn.Module):
                 if value.is_floating_point() and not bool(torch.isfinite(value).all())]
 
     def initial_state(self, batch: int) -> CircuitState:
+        pending = (torch.zeros(batch, self.s1_delay_steps, self.config.n_s1) if self.s1_delay_steps
+                   else None)
         return CircuitState(torch.zeros(batch, self.config.n_cortex), torch.zeros(batch, len(MUSCLES)),
-                            torch.full((batch, len(MUSCLES)), RESTING_EXCITATION))
+                            torch.full((batch, len(MUSCLES)), RESTING_EXCITATION), pending)
+
+    def delay_s1(self, inputs: dict[str, torch.Tensor], pending: torch.Tensor | None
+                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """Swap the S1 rates just sensed for those sensed ``s1_delay`` ago (the afferent delay):
+        ``(inputs the cortex receives now, the pending S1 rates after this step)``. Without a delay,
+        ``inputs`` unchanged and None."""
+        if pending is None:
+            return inputs, None
+        arriving = pending[:, 0]
+        pending = torch.cat([pending[:, 1:], inputs["s1"][:, None]], 1)
+        return {**inputs, "s1": arriving}, pending
 
     def sense(self, observation: torch.Tensor, efference: torch.Tensor, thalamus_gain: torch.Tensor,
               thalamic_pulse: torch.Tensor | None = None
@@ -396,6 +426,7 @@ class CorticalCircuit(nn.Module):
         network's own, not a decision. ``thalamic_pulse``: see :meth:`sense`.
         """
         inputs, granule = self.sense(observation, state.efference, thalamus_gain, thalamic_pulse)
+        inputs, s1_pending = self.delay_s1(inputs, state.s1_pending)
         neural_noise = self.draw_neural_noise(observation.shape[0], generator)
         x, rates, drive = self.cortex.advance(state.x, inputs, neural_noise)
         mean = torch.sigmoid(drive)
@@ -424,4 +455,4 @@ class CorticalCircuit(nn.Module):
         log_prob = ((-0.5 * (residual / innovation_std) ** 2 - torch.log(innovation_std)) * deciding).sum(-1)
         efference = action.detach().clamp(0.0, 1.0)
         return StepOutput(action, mean, log_prob, noise, rates, inputs, neural_noise, granule,
-                          CircuitState(x, noise, efference), deciding[:, 0])
+                          CircuitState(x, noise, efference, s1_pending), deciding[:, 0])

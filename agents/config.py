@@ -5,6 +5,16 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
+#: Fields that both circuits use with different values, filled in where a config leaves them None:
+#: circuit 2's cortex has weaker recurrence, so that a unit's activity follows its own inputs rather
+#: than one population-wide mode (with 0.9, 97-99 % of units encoded the command and 85-90 % responded
+#: to the tone), and keeps cloning's rate regulariser in its gated steps (its mean rate rose by 17-29 %
+#: over sessions 1-7 without it). docs/model.md, "Circuit v2".
+CIRCUIT_DEFAULTS: dict[int, dict[str, float]] = {
+    1: {"recurrent_gain": 0.9, "activity_penalty": 0.0},
+    2: {"recurrent_gain": 0.5, "activity_penalty": 0.1},
+}
+
 
 @dataclass(frozen=True)
 class AgentConfig:
@@ -23,9 +33,19 @@ class AgentConfig:
             granule vector: a weak, untuned model).
         forward_lr: step size of the forward model's delta rule (normalised LMS, per control step).
         thalamic_tonic: mean resting rate of the thalamic units.
+        timing_basis: granule inputs of the forward model that mark the time since the tone (circuit
+            2; 0 = none), Gaussian bumps every ``timing_width`` seconds.
+        timing_width: width and spacing (s) of those bumps.
+        s1_delay: afferent delay (s) of the S1 input to the cortex (circuit 2; rounded to control steps).
+        activity_penalty: weight of the mean squared cortical rate in the gated step's objective (0 =
+            none; the same regulariser as cloning's ``rate_penalty``, applied only with dopamine). None:
+            by circuit, :data:`CIRCUIT_DEFAULTS`.
         tc_density: probability of a thalamocortical connection (circuit 2; the lab's sparse input).
-        tc_gain: total thalamocortical weight onto each cortical unit at the start (normalised per unit).
+        tc_targets: share of cortical units that receive thalamic input (circuit 2; 1 = all).
+        tc_gain: total thalamocortical weight onto each receiving cortical unit at the start (normalised
+            per unit).
         s1_gain: scale of the S1 -> cortex weights.
+        s1_density: share of cortical units that S1 reaches directly (circuit 2; 1 = all).
         cue_gain: scale of the tone -> cortex weights.
         cue_density: share of cortical units the tone reaches directly (circuit 2).
         readout_density: share of cortical units that project to the read-out (circuit 2; 1 = all).
@@ -37,6 +57,7 @@ class AgentConfig:
         n_cortex: M1 layer-2/3 units.
         tau: cortical time constant (s).
         recurrent_gain: spectral scale of the initial recurrent weights (< 1 keeps activity stable).
+            None: by circuit, :data:`CIRCUIT_DEFAULTS`.
         dale: split cortex into excitatory and inhibitory units with sign-constrained outputs.
         excitatory_fraction: share of excitatory units when ``dale`` is on.
         connection_density: fraction of recurrent connections present (1 = dense).
@@ -83,23 +104,29 @@ class AgentConfig:
     n_thalamus: int = 64
     n_s1: int = 64
     n_granule: int = 256
-    forward_horizon: float = 0.1
+    forward_horizon: float = 0.2
     forward_initial: float = 0.1
     forward_lr: float = 0.05
     thalamic_tonic: float = 0.5
+    timing_basis: int = 8
+    timing_width: float = 0.1
+    s1_delay: float = 0.02
+    activity_penalty: float | None = None
     tc_density: float = 0.2
+    tc_targets: float = 0.5
     tc_gain: float = 2.0
     s1_gain: float = 1.0
-    cue_gain: float = 0.3
-    cue_density: float = 1.0
+    s1_density: float = 0.3
+    cue_gain: float = 0.1
+    cue_density: float = 0.2
     readout_density: float = 1.0
     outcome_initial: float = 0.05
-    outcome_lr: float = 0.05
+    outcome_lr: float = 0.2
     outcome_trace_tau: float = 0.1
-    neural_noise_std: float = 0.3
+    neural_noise_std: float = 0.5
     n_cortex: int = 256
     tau: float = 0.05
-    recurrent_gain: float = 0.9
+    recurrent_gain: float | None = None
     dale: bool = False
     excitatory_fraction: float = 0.8
     connection_density: float = 1.0
@@ -127,21 +154,26 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if self.circuit not in (1, 2) or isinstance(self.circuit, bool):
             raise ValueError(f"agent.circuit={self.circuit!r} must be 1 or 2")
-        for name in ("forward_horizon", "tc_gain", "s1_gain", "cue_gain", "thalamic_tonic"):
+        for name, value in CIRCUIT_DEFAULTS[self.circuit].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        for name in ("forward_horizon", "tc_gain", "s1_gain", "cue_gain", "thalamic_tonic", "timing_width"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"agent.{name}={value} must be a finite positive number")
         for name in ("forward_initial", "forward_lr", "outcome_initial", "outcome_lr", "outcome_trace_tau",
-                     "neural_noise_std"):
+                     "neural_noise_std", "s1_delay", "activity_penalty"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"agent.{name}={value} must be a finite number >= 0")
-        for name in ("tc_density", "cue_density", "readout_density"):
+        for name in ("tc_density", "tc_targets", "cue_density", "s1_density", "readout_density"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"agent.{name}={getattr(self, name)} must be in (0, 1]")
         for name in ("n_thalamus", "n_cortex", "update_every", "critic_hidden", "n_s1", "n_granule"):
             if getattr(self, name) < 1:
                 raise ValueError(f"agent.{name}={getattr(self, name)} must be >= 1")
+        if self.timing_basis < 0:
+            raise ValueError(f"agent.timing_basis={self.timing_basis} must be >= 0")
         for name in ("tau", "exploration_std", "policy_lr", "readout_lr_scale", "exploration_lr", "critic_lr",
                      "grad_clip",
                      "recurrent_gain"):

@@ -131,10 +131,11 @@ def behaviour_clone(circuit: CorticalCircuit, demos: Demonstrations, updates: in
     for _ in tqdm(range(updates), desc="behaviour cloning", disable=not progress):
         pick = torch.randperm(n_trials, generator=generator)[:len(ones)]
         state = circuit.initial_state(len(pick))
-        x, efference = state.x, state.efference
+        x, efference, s1_pending = state.x, state.efference, state.s1_pending
         loss = torch.zeros(())
         for t in range(length):
             inputs, _ = circuit.sense(observations[pick, t], efference, ones)
+            inputs, s1_pending = circuit.delay_s1(inputs, s1_pending)
             x, rates, mean = circuit.cortex(x, inputs, circuit.draw_neural_noise(len(pick), generator))
             # Teacher forcing: the forward model's efference copy is the demonstrator's command.
             efference = actions[pick, t]

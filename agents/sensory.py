@@ -32,13 +32,18 @@ THALAMIC_BLOCKS: tuple[str, ...] = tuple(name for name, _, _ in OBSERVATION_BLOC
 
 # Circuit v2: each sense reaches M1 by its own route (shared/SCIENCE.md, "the motor thalamus is not a
 # relay of everything"). Pellet-from-mouth is no route's: the mouth's sense of the pellet is taste.
-#: The cerebellar forward model's proprioceptive state (what it predicts the change of).
-PROPRIOCEPTIVE_BLOCKS: tuple[str, ...] = ("joint_angles", "joint_velocities")
-#: Somatosensory (S1-like) input: proprioception, muscle sense, touch and where the pellet is
-#: relative to the hand (whisker and forepaw sense of the near pellet).
+#: The cerebellar forward model's proprioceptive state (what it predicts the change of): joint angles
+#: and velocities and the muscle spindles' lengths and velocities, which reach the cerebellum through the
+#: spinocerebellar tracts.
+PROPRIOCEPTIVE_BLOCKS: tuple[str, ...] = ("joint_angles", "joint_velocities", "muscle_lengths",
+                                          "muscle_velocities")
+#: Somatosensory (S1-like) input: proprioception (joint angles and velocities, muscle spindles'
+#: lengths and velocities), touch and where the pellet is relative to the hand (whisker and forepaw
+#: sense of the near pellet). Muscle force (Golgi tendon organs) is left out: it travels mainly to the
+#: cerebellum (spinocerebellar tracts), and as an input to M1 it is a copy of the command within one
+#: control step, which would make S1 the best "encoder" of the movement by definition (finding 7).
 SOMATOSENSORY_BLOCKS: tuple[str, ...] = ("joint_angles", "joint_velocities", "muscle_lengths",
-                                         "muscle_velocities", "muscle_forces", "touch",
-                                         "pellet_from_tips")
+                                         "muscle_velocities", "touch", "pellet_from_tips")
 #: Auditory cue input: the tone.
 CUE_BLOCKS: tuple[str, ...] = ("cue",)
 #: Outcome input: the pellet at the mouth, tasted.

@@ -245,7 +245,8 @@ class ThreeFactorLearner:
                                    else out.neural_noise.numpy())):
                 rows[key].append(value_np)
             window.append((out.log_prob, value, torch.as_tensor(rewards, dtype=torch.float32),
-                           torch.as_tensor(done), torch.as_tensor(valid), out.deciding, outcome_trace))
+                           torch.as_tensor(done), torch.as_tensor(valid), out.deciding, outcome_trace,
+                           (out.cortex ** 2).mean(-1)))
             state = out.state
             if len(window) == config.update_every or not active.any():
                 next_value = circuit.critic(torch.as_tensor(observations, dtype=torch.float32)).detach()
@@ -352,6 +353,12 @@ class ThreeFactorLearner:
             # critic would otherwise reinforce whatever the exploration noise did.
             centred = (trace - (trace * reached).sum() / steps_reached) * reached
             policy_loss = -(log_probs * centred * weights[None, :]).sum() / steps_reached
+            if config.activity_penalty:
+                # The rate regulariser of cloning, kept in the gated objective: it holds the mean rate
+                # where cloning left it while dopamine-driven steps reshape the pattern (finding 5).
+                squared = torch.stack([w[7] for w in window])  # (T, B) mean squared rate
+                policy_loss = policy_loss + config.activity_penalty * (
+                    squared * reached * weights[None, :]).sum() / steps_reached
             changes = self._gated_step(self.cortex_optimizer, [p for _, p in self._policy],
                                        policy_loss, mean_gain * step_scale)
             norm = dict(zip(self._policy_names, changes, strict=True))

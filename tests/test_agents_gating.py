@@ -332,3 +332,27 @@ def test_batch_record_dopamine_is_delta_times_gain(envs):
     for b, summary in enumerate(record.summaries):
         assert summary.dopamine_gain == pytest.approx(gains[b])
         assert summary.mean_dopamine == pytest.approx(gains[b] * summary.mean_delta, rel=1e-5, abs=1e-9)
+
+
+# --- the activity penalty (circuit 2) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gain", [0.0, 1.0])
+def test_the_activity_penalty_lowers_rates_only_with_dopamine(envs, gain):
+    """The rate regulariser is part of the gated step: with dopamine it pulls the rates down, under a full
+    block it changes nothing (the block's bit-exactness with it is tested above, circuit 2)."""
+    def mean_squared_rate_after_learning(penalty: float) -> tuple[float, list[torch.Tensor]]:
+        config = AgentConfig(**{**SMALL, "optimizer": "sgd"}, circuit=2, update_every=5, policy_lr=0.5,
+                             activity_penalty=penalty)
+        learner = make_learner(config, SilencingSchedule([(0, 99, gain)]))
+        for episode in range(0, 8, 2):
+            learner.run_trials(envs, [episode, episode + 1], [3, 4])
+        record = learner.run_trials(envs, [100, 101], [5, 6], learn=False, explore=False)
+        return float((record.cortex[record.valid] ** 2).mean()), snapshot(gated(learner))
+
+    without, weights_without = mean_squared_rate_after_learning(0.0)
+    with_penalty, weights_with = mean_squared_rate_after_learning(5.0)
+    if gain == 0.0:
+        assert_bitwise_equal(weights_without, weights_with)
+    else:
+        assert with_penalty < 0.9 * without

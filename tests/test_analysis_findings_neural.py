@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from analysis.findings import (
+    BLOCK_SPAN,
     CORRELATION_FLOOR,
     EQUIVALENCE_MARGIN,
     INDICATIVE_EARLY,
@@ -121,12 +122,14 @@ ACTIVITY = per_seed(0.5)
 CORRELATION = [0.002 + o / 100 for o in OFFSETS]
 #: A distance that does not fall from session 1 (2.5 + OFFSETS) on average, but varies by seed.
 NO_FALL = shifted(per_seed(2.5), [-z for z in ZERO_MEAN])
-F5 = {"intact": {1: {"mean_activity": ACTIVITY, "mean_correlation": CORRELATION, "distance_to_expert": 2.5},
+F5 = {"intact": {1: {"mean_activity": ACTIVITY, "mean_correlation": CORRELATION, "distance_to_expert": 3.0},
+                 2: {"distance_to_expert": 2.5},
                  4: {"distance_to_expert": 1.0},
                  6: {"distance_to_expert": 0.4},
                  LAST: {"mean_activity": [a * (1 + z / 5) for a, z in zip(ACTIVITY, ZERO_MEAN, strict=True)],
                         "mean_correlation": shifted(CORRELATION, [z / 100 for z in ZERO_MEAN])}},
-      "block_2_4": {1: {"distance_to_expert": 2.5}, 4: {"distance_to_expert": NO_FALL}}}
+      "block_2_4": {1: {"distance_to_expert": 3.0}, 2: {"distance_to_expert": 2.5},
+                    4: {"distance_to_expert": NO_FALL}}}
 
 
 def _f5(changes: dict | None = None) -> Finding:
@@ -143,7 +146,7 @@ def test_finding_5_reproduced():
 @pytest.mark.parametrize("clause, changes", [
     ("5a", {"intact": {LAST: {"mean_activity": [a * 1.3 for a in ACTIVITY]}}}),
     ("5b", {"intact": {LAST: {"mean_correlation": [c + 0.02 for c in CORRELATION]}}}),
-    ("5c", {"intact": {6: {"distance_to_expert": 2.5}}}),  # no shrinking: a tie
+    ("5c", {"intact": {6: {"distance_to_expert": 3.0}}}),  # no shrinking: a tie
     ("5d", {"intact": {4: {"distance_to_expert": NO_FALL}}}),
     ("5e", {"block_2_4": {4: {"distance_to_expert": 2.0}},  # the block's distance shrinks too
             "intact": {4: {"distance_to_expert": 0.5}}}),
@@ -153,6 +156,16 @@ def test_finding_5_fails_on_each_clause(clause, changes):
     assert f.verdict == "not reproduced"
     failing = [t.name for t in f.tests if not t.passes] + [c.name for c in f.checks if not c.holds]
     assert failing == [clause], f.report_lines()
+
+
+def test_finding_5_does_not_charge_the_block_with_session_1s_learning():
+    """Session 1's recording is made while both conditions learn: a fall from it to session 2 is not a
+    change during the block (BLOCK_SPAN), however large; one from session 2 on is."""
+    assert BLOCK_SPAN == (2, 4)
+    before_block = {"block_2_4": {1: {"distance_to_expert": 6.0}}}
+    assert outcome(_f5(before_block)) == ("reproduced", [])
+    during_block = {"block_2_4": {2: {"distance_to_expert": 6.0}}}
+    assert [c.name for c in _f5(during_block).checks if not c.holds] == ["5e"]
 
 
 def test_finding_5_judges_a_correlation_away_from_zero_by_its_relative_change():
@@ -179,7 +192,7 @@ F6 = {"intact": {1: {"cue_responsive_fraction": 0.4, "outcome_responsive_fractio
                      "indicative_fraction": INDICATIVE_1},
                  LAST: {"cue_responsive_fraction": 0.1, "outcome_responsive_fraction": around(0.4, 1 / 4),
                         "indicative_fraction": around(0.2, 1 / 10), "indicative_fraction_shuffled": 0.02}},
-      "block_2_4": {1: {"indicative_fraction": INDICATIVE_1},
+      "block_2_4": {2: {"indicative_fraction": INDICATIVE_1},
                     4: {"indicative_fraction": shifted(INDICATIVE_1, around(0.0, 1 / 10))}}}
 
 
@@ -197,7 +210,7 @@ def test_finding_6_reproduced():
     ("6a", {"intact": {1: {"cue_responsive_fraction": around(0.1, 1 / 4)}}}),  # a tie
     ("6b", {"intact": {LAST: {"cue_responsive_fraction": 0.5}}}),
     ("6c", {"intact": {1: {"indicative_fraction": per_seed(INDICATIVE_EARLY)}},
-            "block_2_4": {1: {"indicative_fraction": per_seed(INDICATIVE_EARLY)},
+            "block_2_4": {2: {"indicative_fraction": per_seed(INDICATIVE_EARLY)},
                           4: {"indicative_fraction": per_seed(INDICATIVE_EARLY)}}}),
     ("6d", {"intact": {LAST: {"indicative_fraction": [INDICATIVE_GROWTH * i for i in INDICATIVE_1]}}}),  # tie
     ("6e", {"intact": {LAST: {"indicative_fraction_shuffled": around(0.2, 1 / 10)}}}),
