@@ -24,7 +24,8 @@ class AgentConfig:
         circuit: 1 (a fixed thalamic relay of every sense, the cortex's only input; the default
             until circuit 2 reproduces the lab's findings, ``docs/model.md``) or 2 (separate senses, a
             learning cerebellar thalamus, an outcome pathway under dopamine, private neural noise:
-            :mod:`agents.circuit`). The fields below up to ``neural_noise_std`` are circuit 2's.
+            :mod:`agents.circuit`). The fields below up to ``neural_noise_std`` are circuit 2's;
+            ``recurrent_gain`` and ``activity_penalty`` default by circuit (:data:`CIRCUIT_DEFAULTS`).
         n_thalamus: motor-thalamus units.
         n_s1: somatosensory (S1-like) input units (circuit 2).
         n_granule: granule cells of the cerebellar forward model (circuit 2).
@@ -37,9 +38,6 @@ class AgentConfig:
             2; 0 = none), Gaussian bumps every ``timing_width`` seconds.
         timing_width: width and spacing (s) of those bumps.
         s1_delay: afferent delay (s) of the S1 input to the cortex (circuit 2; rounded to control steps).
-        activity_penalty: weight of the mean squared cortical rate in the gated step's objective (0 =
-            none; the same regulariser as cloning's ``rate_penalty``, applied only with dopamine). None:
-            by circuit, :data:`CIRCUIT_DEFAULTS`.
         tc_density: probability of a thalamocortical connection (circuit 2; the lab's sparse input).
         tc_targets: share of cortical units that receive thalamic input (circuit 2; 1 = all).
         tc_gain: total thalamocortical weight onto each receiving cortical unit at the start (normalised
@@ -95,6 +93,9 @@ class AgentConfig:
         trace_lambda: decay of the eligibility trace per control step (TD(lambda)).
         update_every: control steps between weight updates (the BPTT window).
         grad_clip: global norm clip of each update's gradient.
+        activity_penalty: weight of the mean squared cortical rate in the gated step's objective (0 =
+            none; the same regulariser as cloning's ``rate_penalty``, applied only with dopamine). None:
+            by circuit, :data:`CIRCUIT_DEFAULTS`.
         critic_hidden: critic hidden-layer width.
         critic_blocked_with_dopamine: stop the critic too while M1 dopamine is blocked (by default
             the block is local to M1 and the critic keeps learning, as in the experiment).
@@ -111,7 +112,6 @@ class AgentConfig:
     timing_basis: int = 8
     timing_width: float = 0.1
     s1_delay: float = 0.02
-    activity_penalty: float | None = None
     tc_density: float = 0.2
     tc_targets: float = 0.5
     tc_gain: float = 2.0
@@ -148,6 +148,7 @@ class AgentConfig:
     trace_lambda: float = 0.9
     update_every: int = 20
     grad_clip: float = 1.0
+    activity_penalty: float | None = None
     critic_hidden: int = 128
     critic_blocked_with_dopamine: bool = False
 

@@ -10,7 +10,7 @@ import torch
 from small_setups import SMALL_AGENT
 
 from agents.circuit import Cortex, CorticalCircuit
-from agents.config import AgentConfig
+from agents.config import CIRCUIT_DEFAULTS, AgentConfig
 
 SMALL = SMALL_AGENT
 
@@ -27,6 +27,8 @@ SMALL = SMALL_AGENT
     ("tc_density", 1.2), ("tc_gain", 0.0), ("s1_gain", -1.0), ("cue_gain", 0.0), ("cue_density", 0.0),
     ("readout_density", 1.5), ("outcome_initial", -0.1), ("outcome_lr", math.inf),
     ("outcome_trace_tau", -1.0), ("neural_noise_std", -0.3), ("thalamic_tonic", 0.0),
+    ("tc_targets", 0.0), ("s1_density", 1.5), ("s1_delay", -0.02), ("timing_basis", -1),
+    ("timing_width", 0.0), ("activity_penalty", -0.1), ("activity_penalty", math.nan),
 ])
 def test_invalid_values_are_rejected_naming_the_field(field, value):
     with pytest.raises(ValueError, match=rf"agent\.{field}="):
@@ -85,3 +87,13 @@ def test_cortex_rejects_a_step_longer_than_its_time_constant():
         CorticalCircuit(AgentConfig(**SMALL, tau=0.019), 0.02, seed=0)
     assert Cortex(AgentConfig(**SMALL, tau=0.02, circuit=1), {"thalamus": 16}, 0.02,
                   generator).alpha == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("circuit", [1, 2])
+def test_fields_left_none_take_their_circuits_value_and_a_given_value_wins(circuit):
+    config = AgentConfig(circuit=circuit)
+    for name, value in CIRCUIT_DEFAULTS[circuit].items():
+        assert getattr(config, name) == value
+        assert config.as_dict()[name] == value  # what a run's config.yaml and checkpoints record
+    assert AgentConfig(circuit=circuit, recurrent_gain=0.7, activity_penalty=0.0).recurrent_gain == 0.7
+    assert CIRCUIT_DEFAULTS[1] != CIRCUIT_DEFAULTS[2]
