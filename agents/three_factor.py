@@ -246,7 +246,7 @@ class ThreeFactorLearner:
                 rows[key].append(value_np)
             window.append((out.log_prob, value, torch.as_tensor(rewards, dtype=torch.float32),
                            torch.as_tensor(done), torch.as_tensor(valid), out.deciding, outcome_trace,
-                           (out.cortex ** 2).mean(-1)))
+                           (out.cortex ** 2).mean(-1) if config.activity_penalty else None))
             state = out.state
             if len(window) == config.update_every or not active.any():
                 next_value = circuit.critic(torch.as_tensor(observations, dtype=torch.float32)).detach()
