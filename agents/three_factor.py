@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -99,6 +100,19 @@ class BatchRecord:
 
     #: Per filmed batch index: (RGB frame, env info) after every control step.
     frames: dict[int, list[tuple[np.ndarray, dict]]] = field(default_factory=dict)
+
+
+class WindowStep(NamedTuple):
+    """What one control step leaves for the window's update (tensors over the batch, B)."""
+
+    log_prob: torch.Tensor  # (B,) log density of the fresh exploration noise (with grad)
+    value: torch.Tensor  # (B,) the critic's V(s_t) (with grad)
+    reward: torch.Tensor  # (B,)
+    done: torch.Tensor  # (B,) bool: the trial ended at this step
+    valid: torch.Tensor  # (B,) bool: the trial was running at this step
+    deciding: torch.Tensor  # (B,) bool: the cortex drew exploration noise
+    outcome_trace: torch.Tensor | None  # (B, N, O) eligibility of the taste pathway (circuit 2)
+    squared_rate: torch.Tensor | None  # (B,) mean squared cortical rate (with grad; activity penalty)
 
 
 class ThreeFactorLearner:
@@ -198,7 +212,7 @@ class ThreeFactorLearner:
         outcome_trace = None if circuit.version == 1 else torch.zeros_like(circuit.cortex.outcome.detach()
                                                                              )[None].repeat(batch, 1, 1)
         deltas: list[np.ndarray] = []
-        window: list[tuple] = []
+        window: list[WindowStep] = []
         update_norms: list[float] = []
         frames: dict[int, list[tuple[np.ndarray, dict]]] = {b: [] for b in film}
         layer_squares: dict[str, float] = dict.fromkeys(self._cortical_names, 0.0)
@@ -244,9 +258,10 @@ class ThreeFactorLearner:
                                   ("neural_noise", empty if out.neural_noise is None
                                    else out.neural_noise.numpy())):
                 rows[key].append(value_np)
-            window.append((out.log_prob, value, torch.as_tensor(rewards, dtype=torch.float32),
-                           torch.as_tensor(done), torch.as_tensor(valid), out.deciding, outcome_trace,
-                           (out.cortex ** 2).mean(-1) if config.activity_penalty else None))
+            window.append(WindowStep(out.log_prob, value, torch.as_tensor(rewards, dtype=torch.float32),
+                                     torch.as_tensor(done), torch.as_tensor(valid), out.deciding,
+                                     outcome_trace,
+                                     (out.cortex ** 2).mean(-1) if config.activity_penalty else None))
             state = out.state
             if len(window) == config.update_every or not active.any():
                 next_value = circuit.critic(torch.as_tensor(observations, dtype=torch.float32)).detach()
@@ -307,7 +322,7 @@ class ThreeFactorLearner:
 
     # --- learning ----------------------------------------------------------------------------------
 
-    def _update(self, window: list[tuple], next_value: torch.Tensor, gains: torch.Tensor,
+    def _update(self, window: list[WindowStep], next_value: torch.Tensor, gains: torch.Tensor,
                 learn: bool, update_cortex: bool,
                 step_scale: float) -> tuple[list[np.ndarray], dict[str, float] | None]:
         """TD errors of a window and, if ``learn``, the gated cortical and critic updates
@@ -317,12 +332,12 @@ class ThreeFactorLearner:
         (None when the cortical step was skipped).
         """
         config = self.config
-        log_probs = torch.stack([w[0] for w in window])  # (T, B)
-        values = torch.stack([w[1] for w in window])
-        rewards = torch.stack([w[2] for w in window])
-        done = torch.stack([w[3] for w in window]).float()
-        mask = torch.stack([w[4] for w in window]).float()
-        deciding = torch.stack([w[5] for w in window]).float()
+        log_probs = torch.stack([w.log_prob for w in window])  # (T, B)
+        values = torch.stack([w.value for w in window])
+        rewards = torch.stack([w.reward for w in window])
+        done = torch.stack([w.done for w in window]).float()
+        mask = torch.stack([w.valid for w in window]).float()
+        deciding = torch.stack([w.deciding for w in window]).float()
         with torch.no_grad():
             following = torch.cat([values[1:].detach(), next_value[None]], 0)
             delta = (rewards + config.gamma * following * (1.0 - done) - values.detach()) * mask
@@ -354,9 +369,9 @@ class ThreeFactorLearner:
             centred = (trace - (trace * reached).sum() / steps_reached) * reached
             policy_loss = -(log_probs * centred * weights[None, :]).sum() / steps_reached
             if config.activity_penalty:
-                # The rate regulariser of cloning, kept in the gated objective: it holds the mean rate
-                # where cloning left it while dopamine-driven steps reshape the pattern (finding 5).
-                squared = torch.stack([w[7] for w in window])  # (T, B) mean squared rate
+                # Cloning's rate regulariser, kept in the gated objective: its pull towards 0 counters
+                # the rise of the mean rate under dopamine-driven steps (finding 5).
+                squared = torch.stack([w.squared_rate for w in window])  # (T, B) mean squared rate
                 policy_loss = policy_loss + config.activity_penalty * (
                     squared * reached * weights[None, :]).sum() / steps_reached
             changes = self._gated_step(self.cortex_optimizer, [p for _, p in self._policy],
@@ -376,7 +391,7 @@ class ThreeFactorLearner:
         return deltas, norm
 
     @torch.no_grad()
-    def _outcome_step(self, window: list[tuple], delta: torch.Tensor, gains: torch.Tensor,
+    def _outcome_step(self, window: list[WindowStep], delta: torch.Tensor, gains: torch.Tensor,
                       mask: torch.Tensor) -> float:
         """The outcome pathway's dopamine-gated Hebbian step; returns the norm of its change.
 
@@ -385,7 +400,7 @@ class ThreeFactorLearner:
         after a tasted pellet strengthens the taste's drive onto the units active then, so outcome
         responses are learned, and only with dopamine: a blocked trial (``g = 0``) adds nothing.
         """
-        traces = torch.stack([w[6] for w in window])  # (T, B, N, O)
+        traces = torch.stack([w.outcome_trace for w in window])  # (T, B, N, O)
         dopamine = delta * mask * gains[None, :]
         change = self.config.outcome_lr * torch.einsum("tb,tbno->no", dopamine, traces) / delta.shape[1]
         self.circuit.cortex.outcome += change

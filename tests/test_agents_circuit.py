@@ -13,7 +13,7 @@ from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
 from agents.dopamine import DopamineChannel, SilencingSchedule
 from agents.probe import ProbeConfig, run_probe, stimulated_units
-from agents.three_factor import ThreeFactorLearner
+from agents.three_factor import ThreeFactorLearner, WindowStep
 from reach_env import MousePelletReachEnv, observation_labels
 
 CONFIG = AgentConfig(**SMALL_AGENT_V2, update_every=5)
@@ -226,7 +226,7 @@ def outcome_window(learner: ThreeFactorLearner, steps: int = 6, batch: int = 3):
     generator = torch.Generator().manual_seed(2)
     n = learner.config.n_cortex
     traces = [torch.rand(batch, n, 1, generator=generator) for _ in range(steps)]
-    window = [(None,) * 6 + (trace,) for trace in traces]
+    window = [WindowStep(*(None,) * 6, outcome_trace=trace, squared_rate=None) for trace in traces]
     delta = torch.randn(steps, batch, generator=generator)
     return window, delta, torch.ones(steps, batch)
 
