@@ -32,7 +32,13 @@ accuracy, significant above chance) as the data allow:
    hundred shuffles cannot resolve (the smallest empirical p, 1 / (shuffles + 1), is too coarse for a
    correction across 256 units: Benjamini-Hochberg could then call no unit unless more than about 10 % are
    indicative). The null tests of tests/test_analysis_indicative.py check that this tail is not
-   optimistic.
+   optimistic. Why not :func:`scipy.stats.permutation_test`: it computes the empirical p (never below
+   1 / 201 with 200 shuffles), not this normal tail; wrapped around the same vectorised classifier (it
+   would only shuffle; the statistic stays :func:`threshold_balanced_accuracy`) it saves neither code nor
+   time (measured on 64 trials x 256 units, 200 shuffles, one thread: 48 ms, this module 42 ms). Taking
+   the normal tail from its null distribution instead would draw other shuffles (its own permutations,
+   not this module's seeded ones, and without the extra shuffle of ``indicative_fraction_shuffled``) and
+   so change every recorded fraction.
 4. **Correction.** A unit's p-value over several windows is the smallest one times the number of windows
    used (Bonferroni within the unit); units are called by Benjamini-Hochberg across units at ``fdr_q``
    (:mod:`analysis.fdr`). The fraction of units called is reported.

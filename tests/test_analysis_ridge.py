@@ -24,6 +24,28 @@ def test_ridge_predicts_as_scikit_learns_ridgecv_on_standardised_features(featur
     np.testing.assert_allclose(ridge_fit(x, y, ALPHAS)(new), reference, atol=1e-9)
 
 
+def test_ridge_equals_ridgecv_on_the_features_it_keeps():
+    # The feature rule is the one difference from scikit-learn's pipeline: with the nearly silent features
+    # left out of its input, RidgeCV predicts the same.
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from analysis.ridge import MIN_FEATURE_SD
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((500, 20)) * rng.uniform(0.1, 3.0, 20) + 1.0
+    x[:, 0] = 0.25  # constant
+    x[:, 1] = 0.0
+    x[3, 1] = 1e-3  # active in one sample: SD 4.5e-5, below MIN_FEATURE_SD
+    y = x[:, 2:5] @ rng.standard_normal((3, 6)) + rng.standard_normal((500, 6))
+    new = rng.standard_normal((60, 20))
+    kept = x.std(0) >= MIN_FEATURE_SD
+    assert kept.tolist() == [False, False] + [True] * 18
+    reference = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS)).fit(x[:, kept], y)
+    np.testing.assert_allclose(ridge_fit(x, y, ALPHAS)(new), reference.predict(new[:, kept]), atol=1e-9)
+
+
 def test_folds_keep_each_trial_whole_and_balanced():
     trial = np.repeat(np.arange(10), 7)
     fold = trial_folds(trial, 3, np.random.default_rng(0))

@@ -106,6 +106,109 @@ def test_tangent_vectors_preserve_the_distance_to_the_reference():
     np.testing.assert_allclose(spd.tangent_vectors(reference[None], reference), 0.0, atol=1e-10)
 
 
+# --- pyriemann: the former hand-written formulas give the same results ----------------------------------
+# Issue 13: distance, matrix functions, means and tangent vectors come from pyriemann. Before the switch, the
+# former implementation's outputs on a fixed input were recorded (literals below), and a copy of its
+# formulas is kept here; the pyriemann-backed functions must give both to 1e-10.
+
+
+def _reference_function(mats: np.ndarray, function) -> np.ndarray:
+    """The former analysis.spd.spd_function: V f(w) V^T of the symmetric part, symmetrised."""
+    def symmetric(m):
+        return 0.5 * (m + np.swapaxes(m, -1, -2))
+    w, v = np.linalg.eigh(symmetric(mats))
+    return symmetric((v * function(w)[..., None, :]) @ np.swapaxes(v, -1, -2))
+
+
+def _reference_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The former riemann_distance: eigenvalues of A^-1/2 B A^-1/2."""
+    a, b = np.broadcast_arrays(a, b)
+    whiten = _reference_function(a, lambda w: 1.0 / np.sqrt(w))
+    w = np.linalg.eigvalsh(0.5 * (whiten @ b @ whiten + np.swapaxes(whiten @ b @ whiten, -1, -2)))
+    return np.sqrt((np.log(w) ** 2).sum(-1))
+
+
+def _reference_karcher(mats: np.ndarray, tol: float, max_iter: int = 100) -> np.ndarray:
+    """The former riemann_mean: undamped fixed-point iteration from the log-Euclidean mean."""
+    mean = _reference_function(_reference_function(mats, np.log).mean(0), np.exp)
+    for _ in range(max_iter):
+        w, v = np.linalg.eigh(mean)
+        root, inverse_root = (v * np.sqrt(w)) @ v.T, (v / np.sqrt(w)) @ v.T
+        step = _reference_function(inverse_root @ mats @ inverse_root, np.log).mean(0)
+        mean = root @ _reference_function(step, np.exp) @ root
+        mean = 0.5 * (mean + mean.T)
+        if np.linalg.norm(step) < tol:
+            break
+    return mean
+
+
+def _reference_tangent(mats: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    whiten = _reference_function(reference, lambda w: 1.0 / np.sqrt(w))
+    logs = _reference_function(whiten @ mats @ whiten, np.log)
+    rows, cols = np.triu_indices(logs.shape[-1])
+    return logs[..., rows, cols] * np.where(rows == cols, 1.0, np.sqrt(2.0))
+
+
+def test_spd_geometry_gives_the_former_implementations_recorded_values():
+    mats = random_spd(np.random.default_rng(21), 6, 5, spread=0.5)
+    # recorded with the former (numpy eigh) implementation before the switch to pyriemann
+    np.testing.assert_allclose(spd.riemann_distance(mats[0], mats[1:]),
+                               [1.2300920319324096, 1.1108102855402866, 1.0391567500141452,
+                                0.6074730593623816, 1.3237678914067816], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(spd.riemann_mean(mats, tol=1e-6)[0],
+                               [0.8936313192398999, 0.02276533305229068, 0.01425281778927667,
+                                0.08107283178317787, 0.09504388756297821], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(spd.log_euclidean_mean(mats)[0],
+                               [0.8925784225327265, 0.02365392943392386, 0.01399266776245789,
+                                0.08204301398375283, 0.09619079396486982], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(spd.tangent_vectors(mats[:2], spd.riemann_mean(mats, tol=1e-6))[:, :5],
+                               [[0.01952919066748324, -0.17107679747704285, 0.00935044693325746,
+                                 -0.04492101034906265, -0.1648183059209124],
+                                [-0.16449443145771264, 0.09376714201330118, 0.31127413364527967,
+                                 -0.00467141559601968, -0.02460261900571321]], rtol=0, atol=1e-10)
+
+
+def correlation_like(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
+    """Shrunk trial correlation matrices as analysis.geometry makes them (62 samples, 3 shared factors)."""
+    activity = rng.standard_normal((count, 62, size)) + 0.5 * rng.standard_normal((count, 62, 3)) @ \
+        rng.standard_normal((3, size))
+    return spd.correlation_matrices(activity, np.ones((count, 62), bool), shrinkage=0.1)
+
+
+@pytest.mark.parametrize("size", [5, 20, 60])
+@pytest.mark.parametrize("kind", ["random", "correlation"])
+def test_spd_geometry_agrees_with_the_former_formulas(kind, size):
+    rng = np.random.default_rng(size)
+    mats = random_spd(rng, 8, size, spread=0.5) if kind == "random" else correlation_like(rng, 8, size)
+    tolerance = {"rtol": 0, "atol": 1e-10}
+    for ours, function in ((spd.logm, np.log), (spd.expm, np.exp), (spd.sqrtm, np.sqrt),
+                           (spd.invsqrtm, lambda w: 1.0 / np.sqrt(w))):
+        argument = _reference_function(mats, np.log) if ours is spd.expm else mats
+        np.testing.assert_allclose(ours(argument), _reference_function(argument, function), **tolerance)
+    np.testing.assert_allclose(spd.riemann_distance(mats[:4], mats[4:]),
+                               _reference_distance(mats[:4], mats[4:]), **tolerance)
+    np.testing.assert_allclose(spd.riemann_distance(mats[0], mats), _reference_distance(mats[0], mats),
+                               **tolerance)
+    np.testing.assert_allclose(spd.log_euclidean_mean(mats),
+                               _reference_function(_reference_function(mats, np.log).mean(0), np.exp),
+                               **tolerance)
+    for tol in (1e-6, 1e-10):  # the analysis's riemann_tol, and a tight one
+        mean = spd.riemann_mean(mats, tol=tol)
+        np.testing.assert_allclose(mean, _reference_karcher(mats, tol), **tolerance)
+    np.testing.assert_allclose(spd.tangent_vectors(mats, mean), _reference_tangent(mats, mean), **tolerance)
+
+
+@pytest.mark.parametrize("size", [5, 20, 48])
+def test_karcher_mean_converges_to_pyriemanns_mean_riemann(size):
+    # Same fixed point as the maintained implementation; only the iteration differs (riemann_mean's
+    # docstring), so at a tight tolerance both agree.
+    from pyriemann.geometry.mean import mean_riemann
+
+    mats = correlation_like(np.random.default_rng(100 + size), 20, size)
+    theirs = mean_riemann(mats, tol=1e-12, maxiter=500)
+    np.testing.assert_allclose(spd.riemann_mean(mats, tol=1e-12, max_iter=500), theirs, rtol=0, atol=1e-10)
+
+
 # --- diffusion map ------------------------------------------------------------------------------------------
 
 
@@ -236,6 +339,34 @@ def test_diffusion_map_orders_tied_modes_of_identical_components_by_component():
         np.testing.assert_array_equal(coords[15:, j], 0.0)
         np.testing.assert_array_equal(coords[:15, j + 1], 0.0)
         np.testing.assert_allclose(coords[:15, j], coords[15:, j + 1], atol=1e-10)
+
+
+def test_scikit_learns_spectral_embedding_is_the_operator_without_self_affinities():
+    # Why diffusion_map is not sklearn's (its docstring): given the same affinity, spectral_embedding embeds
+    # D'^-1 (K - I), not D^-1 K: its coordinates are the self-loop-free operator's, not ours.
+    from sklearn.manifold import spectral_embedding
+
+    rng = np.random.default_rng(7)
+    points = rng.standard_normal((60, 5))
+    points[30:, 0] += 6.0
+    distances = spd.pairwise_distances(points)
+    widths = np.sort(distances + np.diag(np.full(60, np.inf)), axis=1)[:, 4]
+    kernel = np.exp(-(distances**2) / (widths[:, None] * widths[None, :]))  # diffusion_map's affinity,
+    kernel[kernel / np.sqrt(np.outer(kernel.sum(1), kernel.sum(1))) < spd.AFFINITY_FLOOR] = 0.0  # pruned
+    np.fill_diagonal(kernel, 1.0)  # (one connected component: test_diffusion_map_separates_planted_clusters)
+    theirs = spectral_embedding(kernel, n_components=3, eigen_solver="arpack", random_state=0)
+    ours, _ = spd.diffusion_map(points, 3)
+    without_self = kernel - np.eye(60)
+    degree = without_self.sum(1)
+    _, vectors = np.linalg.eigh(without_self / np.sqrt(np.outer(degree, degree)))
+    loop_free = vectors[:, ::-1][:, 1:4] / np.sqrt(degree)[:, None]
+
+    def unit(columns):
+        columns = columns / np.linalg.norm(columns, axis=0)
+        return columns * np.sign(columns[np.argmax(np.abs(columns), 0), np.arange(columns.shape[1])])
+
+    np.testing.assert_allclose(unit(theirs), unit(loop_free), atol=1e-8)
+    assert np.abs(unit(theirs) - unit(ours)).max() > 1e-2
 
 
 _OTHER_KERNEL = """

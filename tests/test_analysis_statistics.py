@@ -45,6 +45,32 @@ def test_sign_flip_p_is_exact():
     assert sign_flip_p([0.1, -0.1]) == 1.0
 
 
+def _former_sign_flip_p(differences) -> float:
+    """The hand-written exact sign-flip test that scipy.stats.permutation_test replaced (issue 13)."""
+    import itertools
+
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d)]
+    if len(d) == 0 or len(d) > 16:
+        return math.nan
+    signs = np.array(list(itertools.product((1.0, -1.0), repeat=len(d))))
+    return float(np.mean(np.abs(signs @ d / len(d)) >= abs(d.mean()) - 1e-12))
+
+
+def test_sign_flip_p_gives_the_former_exact_enumeration():
+    # n = 10: all 2^10 sign patterns; 90 of the 1,024 means are as far from 0 (recorded before the switch).
+    d = np.random.default_rng(10).normal(0.5, 1.0, 10)
+    assert sign_flip_p(d) == 90 / 1024 == _former_sign_flip_p(d)
+    rng = np.random.default_rng(0)
+    cases = [rng.normal(0.3, 1.0, n) for n in (2, 3, 5, 8, 10, 12, 16) for _ in range(5)]
+    cases += [[0.1, -0.1], [0.2] * 5, [0.0] * 4, [1.0, -1.0, 2.0, -2.0, 0.5], [0.1, 0.1, -0.2, 0.3, -0.3],
+              [0.3, np.nan, 0.1, 0.2]]
+    for differences in cases:
+        assert sign_flip_p(differences) == _former_sign_flip_p(differences), differences
+    assert sign_flip_p([0.4]) == 1.0  # one value: both of its patterns are as extreme
+    assert math.isnan(sign_flip_p([])) and math.isnan(sign_flip_p(np.ones(17)))
+
+
 def test_paired_test_matches_scipy_and_drops_incomplete_pairs():
     a = np.array([0.5, 0.6, 0.7, 0.55, np.nan])
     b = np.array([0.3, 0.45, 0.4, 0.5, 0.2])
