@@ -16,15 +16,17 @@ weight change is proportional to dopamine x eligibility: a small RPE moves the w
 the alternative, divides by a running gradient scale, so an expert's small, noisy RPE still moves
 every weight by a full step). Whatever the optimiser, the dopamine gain is applied to the step
 itself, where no normalisation can cancel it: trials of a batch are weighted by ``g / mean(g)`` and
-the step size is multiplied by ``mean(g)``. By default (``AgentConfig.step_scaling = "variance"``)
-the step size is also multiplied by the exploration variance relative to its start, ``(sigma /
-sigma_0)^2``: the update is then dopamine x noise x presynaptic activity, the node-perturbation form of
-the rule (Fiete & Seung 2006), whose steps shrink as reward history narrows the exploration, so that
-an expert's weights stop drifting under its small, noisy RPE. With ``g = 0`` the step is skipped
-entirely: no gradient, momentum or state change can move a silenced weight. Only steps where the
-cortex drew exploration noise carry eligibility (every step by default; only those from the cue on
-with ``precue_exploration = 0``). The critic learns by TD(lambda) (Adam) and, by default, keeps
-learning while M1 dopamine is blocked.
+the step size is multiplied by ``mean(g)``. These gating rules (and those below: which steps count,
+when the step is skipped, what the critic and the outcome pathway learn from) belong to the dopamine
+channel, :class:`agents.dopamine.BatchGating`; this module asks it. By default
+(``AgentConfig.step_scaling = "variance"``) the step size is also multiplied by the exploration
+variance relative to its start, ``(sigma / sigma_0)^2``: the update is then dopamine x noise x
+presynaptic activity, the node-perturbation form of the rule (Fiete & Seung 2006), whose steps shrink
+as reward history narrows the exploration, so that an expert's weights stop drifting under its small,
+noisy RPE. With ``g = 0`` the step is skipped entirely: no gradient, momentum or state change can
+move a silenced weight. Only steps where the cortex drew exploration noise carry eligibility (every
+step by default; only those from the cue on with ``precue_exploration = 0``). The critic learns by
+TD(lambda) (Adam) and, by default, keeps learning while M1 dopamine is blocked.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import torch
 
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
-from agents.dopamine import DopamineChannel, SilencingSchedule
+from agents.dopamine import BatchGating, DopamineChannel, SilencingSchedule
 from agents.exploration import ExplorationRegulator
 from reach_env import EVENTS, MousePelletReachEnv
 
@@ -186,7 +188,7 @@ class ThreeFactorLearner:
                              f"must match")
         batch = len(envs)
         circuit, config = self.circuit, self.config
-        gains = self.dopamine.gains(episodes)
+        gating = self.dopamine.gate(episodes)
         thalamus_gains = torch.tensor(self.thalamus.gains(episodes), dtype=torch.float32)
         # The batch's noise amplitude: from reward history (outside M1, whatever its dopamine), or the
         # cortex's own learned amplitude.
@@ -265,7 +267,7 @@ class ThreeFactorLearner:
             state = out.state
             if len(window) == config.update_every or not active.any():
                 next_value = circuit.critic(torch.as_tensor(observations, dtype=torch.float32)).detach()
-                delta, layer_norms = self._update(window, next_value, gains, learn, update_cortex,
+                delta, layer_norms = self._update(window, next_value, gating, learn, update_cortex,
                                                   step_scale)
                 deltas.extend(delta)
                 if layer_norms is not None:
@@ -277,7 +279,7 @@ class ThreeFactorLearner:
 
         delta_all = np.stack(deltas)
         valid_all = np.stack(rows["valid"])
-        dopamine_all = delta_all * gains.numpy()[None, :]
+        dopamine_all = gating.signal(torch.from_numpy(delta_all)).numpy()
         summaries = []
         for b in range(batch):
             info = finals[b]
@@ -287,7 +289,7 @@ class ThreeFactorLearner:
                 episode=int(episodes[b]), success=bool(info["is_success"]), outcome=int(info["outcome"]),
                 ret=float(returns[b]), success_reward=float(success_rewards[b]), steps=int(steps[b]),
                 events=events, mean_delta=float(delta_all[mask, b].mean()),
-                mean_dopamine=float(dopamine_all[mask, b].mean()), dopamine_gain=float(gains[b]),
+                mean_dopamine=float(dopamine_all[mask, b].mean()), dopamine_gain=float(gating.gains[b]),
                 thalamus_gain=float(thalamus_gains[b]),
                 exploration_std=exploration_std if explore else 0.0,
                 lift_before_cue=bool(info["lift_before_cue"])))
@@ -322,11 +324,12 @@ class ThreeFactorLearner:
 
     # --- learning ----------------------------------------------------------------------------------
 
-    def _update(self, window: list[WindowStep], next_value: torch.Tensor, gains: torch.Tensor,
+    def _update(self, window: list[WindowStep], next_value: torch.Tensor, gating: BatchGating,
                 learn: bool, update_cortex: bool,
                 step_scale: float) -> tuple[list[np.ndarray], dict[str, float] | None]:
-        """TD errors of a window and, if ``learn``, the gated cortical and critic updates
-        (``step_scale``: the batch's factor on the cortical step size, :meth:`_step_scale`).
+        """TD errors of a window and, if ``learn``, the cortical and critic updates as ``gating`` (the
+        batch's dopamine) allows (``step_scale``: the batch's factor on the cortical step size,
+        :meth:`_step_scale`).
 
         Returns the window's per-step delta arrays and the norm of each cortical parameter's change
         (None when the cortical step was skipped).
@@ -351,19 +354,13 @@ class ThreeFactorLearner:
             return deltas, None
 
         count = mask.sum().clamp(min=1.0)
-        mean_gain = float(gains.mean())
-        # Steps of trials that receive dopamine, where the cortex made a stochastic decision (drew
-        # exploration noise: every step by default, from the cue on with precue_exploration = 0). Only
-        # they enter the cortical update: its baseline, its normalisation and its gradient, so a
-        # blocked trial (g = 0) adds exactly nothing, whatever its trajectory or length. A window
-        # without such a step (every dopamine-receiving trial has ended, or, without pre-cue noise,
-        # none has heard the cue yet) has no eligibility to learn from: the step is skipped, as for
-        # an all-blocked batch.
-        reached = mask * deciding * (gains > 0).float()[None, :]
+        # The steps the dopamine channel lets drive the cortex (a blocked trial's never do); the
+        # baseline, the normalisation and the gradient see only them.
+        reached = gating.driving_steps(mask, deciding)
         steps_reached = float(reached.sum())
         norm = None
-        if mean_gain > 0.0 and update_cortex and steps_reached > 0.0:
-            weights = gains / mean_gain
+        if update_cortex and gating.moves_cortex(steps_reached):
+            weights = gating.trial_weights()
             # The trace of dopamine relative to its mean over the window (a tonic baseline): a biased
             # critic would otherwise reinforce whatever the exploration noise did.
             centred = (trace - (trace * reached).sum() / steps_reached) * reached
@@ -375,13 +372,13 @@ class ThreeFactorLearner:
                 policy_loss = policy_loss + config.activity_penalty * (
                     squared * reached * weights[None, :]).sum() / steps_reached
             changes = self._gated_step(self.cortex_optimizer, [p for _, p in self._policy],
-                                       policy_loss, mean_gain * step_scale)
+                                       policy_loss, gating.cortical_step_gain(step_scale))
             norm = dict(zip(self._policy_names, changes, strict=True))
             if self.circuit.version != 1:
-                norm["outcome"] = self._outcome_step(window, delta, gains, mask)
+                norm["outcome"] = self._outcome_step(window, delta, gating, mask)
         else:
             self.cortex_optimizer.zero_grad(set_to_none=True)
-        critic_gain = mean_gain if config.critic_blocked_with_dopamine else 1.0
+        critic_gain = gating.critic_gain(config.critic_blocked_with_dopamine)
         critic_loss = (((values - (trace + values.detach())) ** 2) * mask).sum() / count
         if critic_gain > 0.0:
             self._gated_step(self.critic_optimizer, list(self.circuit.critic.parameters()),
@@ -391,17 +388,18 @@ class ThreeFactorLearner:
         return deltas, norm
 
     @torch.no_grad()
-    def _outcome_step(self, window: list[WindowStep], delta: torch.Tensor, gains: torch.Tensor,
+    def _outcome_step(self, window: list[WindowStep], delta: torch.Tensor, gating: BatchGating,
                       mask: torch.Tensor) -> float:
         """The outcome pathway's dopamine-gated Hebbian step; returns the norm of its change.
 
         ``dW_o = outcome_lr * (1/B) sum_b g_b sum_t delta_{t,b} e_{t,b}``, with ``e`` the eligibility
         trace of postsynaptic rate x taste input (:attr:`AgentConfig.outcome_trace_tau`). Dopamine
         after a tasted pellet strengthens the taste's drive onto the units active then, so outcome
-        responses are learned, and only with dopamine: a blocked trial (``g = 0``) adds nothing.
+        responses are learned, and only with dopamine: the third factor is the channel's
+        (:meth:`BatchGating.outcome_dopamine`).
         """
         traces = torch.stack([w.outcome_trace for w in window])  # (T, B, N, O)
-        dopamine = delta * mask * gains[None, :]
+        dopamine = gating.outcome_dopamine(delta, mask)
         change = self.config.outcome_lr * torch.einsum("tb,tbno->no", dopamine, traces) / delta.shape[1]
         self.circuit.cortex.outcome += change
         return float(torch.linalg.vector_norm(change))

@@ -11,7 +11,7 @@ from small_setups import SHORT_TRIAL, SMALL_AGENT_V2
 
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig
-from agents.dopamine import DopamineChannel, SilencingSchedule
+from agents.dopamine import BatchGating, DopamineChannel, SilencingSchedule
 from agents.probe import ProbeConfig, run_probe, stimulated_units
 from agents.three_factor import ThreeFactorLearner, WindowStep
 from reach_env import MousePelletReachEnv, observation_labels
@@ -237,7 +237,7 @@ def test_the_outcome_pathway_changes_by_dopamine_times_eligibility(gain):
     window, delta, mask = outcome_window(learner)
     before = learner.circuit.cortex.outcome.detach().clone()
     gains = torch.full((3,), gain)
-    learner._outcome_step(window, delta, gains, mask)
+    learner._outcome_step(window, delta, BatchGating(gains), mask)
     expected = learner.config.outcome_lr * gain * sum(
         (delta[t][:, None, None] * window[t][6]).sum(0) for t in range(len(window))) / 3
     torch.testing.assert_close(learner.circuit.cortex.outcome - before, expected)
