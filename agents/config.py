@@ -1,9 +1,35 @@
-"""Typed, validated configuration of the cortical agent and its learning rule."""
+"""Typed, validated configuration of the cortical agent and its learning rule, and the base of every
+config section of a run (:class:`ConfigSection`)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class ConfigSection(BaseModel):
+    """A section of a run's configuration (``agent``, ``protocol``, ...), on pydantic v2.
+
+    Frozen (a run's config does not change under it), unknown fields refused, and strict types: a YAML
+    ``true`` is not an integer and ``3.5`` is not one either (an integer is accepted for a float). Each
+    field's docstring is its description (``--help`` prints it, units included); cross-field rules are
+    ``model_validator`` methods that raise ``ValueError`` naming ``section.field``. Loading from YAML and
+    the command line, and turning validation errors into one-line messages, is
+    :func:`training.config.build_section`'s.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as plain data (for ``config.yaml`` and checkpoints)."""
+        return self.model_dump()
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return list(cls.model_fields)
+
 
 #: Fields that both circuits use with different values, filled in where a config leaves them None:
 #: circuit 2's cortex has weaker recurrence, so that a unit's activity follows its own inputs rather
@@ -16,148 +42,152 @@ CIRCUIT_DEFAULTS: dict[int, dict[str, float]] = {
 }
 
 
-@dataclass(frozen=True)
-class AgentConfig:
+class AgentConfig(ConfigSection):
     """Sizes and constants of the circuit and of the three-factor learning rule.
 
-    Attributes:
-        circuit: 1 (a fixed thalamic relay of every sense, the cortex's only input; the default
-            until circuit 2 reproduces the lab's findings, ``docs/model.md``) or 2 (separate senses, a
-            learning cerebellar thalamus, an outcome pathway under dopamine, private neural noise:
-            :mod:`agents.circuit`). The fields below up to ``neural_noise_std`` are circuit 2's;
-            ``recurrent_gain`` and ``activity_penalty`` default by circuit (:data:`CIRCUIT_DEFAULTS`).
-        n_thalamus: motor-thalamus units.
-        n_s1: somatosensory (S1-like) input units (circuit 2).
-        n_granule: granule cells of the cerebellar forward model (circuit 2).
-        forward_horizon: how far ahead (s) the forward model predicts the proprioceptive state.
-        forward_initial: standard deviation of the naive forward model's read-out (relative to a unit
-            granule vector: a weak, untuned model).
-        forward_lr: step size of the forward model's delta rule (normalised LMS, per control step).
-        thalamic_tonic: mean resting rate of the thalamic units.
-        timing_basis: granule inputs of the forward model that mark the time since the tone (circuit
-            2; 0 = none), Gaussian bumps every ``timing_width`` seconds.
-        timing_width: width and spacing (s) of those bumps.
-        s1_delay: afferent delay (s) of the S1 input to the cortex (circuit 2; rounded to control steps).
-        tc_density: probability of a thalamocortical connection (circuit 2; the lab's sparse input).
-        tc_targets: share of cortical units that receive thalamic input (circuit 2; 1 = all).
-        tc_gain: total thalamocortical weight onto each receiving cortical unit at the start (normalised
-            per unit).
-        s1_gain: scale of the S1 -> cortex weights.
-        s1_density: share of cortical units that S1 reaches directly (circuit 2; 1 = all).
-        cue_gain: scale of the tone -> cortex weights.
-        cue_density: share of cortical units the tone reaches directly (circuit 2).
-        readout_density: share of cortical units that project to the read-out (circuit 2; 1 = all).
-        outcome_initial: standard deviation of the weak initial taste -> cortex weights.
-        outcome_lr: step size of the dopamine-gated Hebbian rule of the taste -> cortex weights.
-        outcome_trace_tau: time constant (s) of that rule's eligibility trace (pre x post).
-        neural_noise_std: standard deviation of the private noise in each cortical unit's input
-            current per control step (circuit 2; 0 = none).
-        n_cortex: M1 layer-2/3 units.
-        tau: cortical time constant (s).
-        recurrent_gain: spectral scale of the initial recurrent weights (< 1 keeps activity stable).
-            None: by circuit, :data:`CIRCUIT_DEFAULTS`.
-        dale: split cortex into excitatory and inhibitory units with sign-constrained outputs.
-        excitatory_fraction: share of excitatory units when ``dale`` is on.
-        connection_density: fraction of recurrent connections present (1 = dense).
-        exploration_std: initial standard deviation of the exploration noise on each muscle (in drive
-            units with ``noise_in_drive``, the default; in excitation units without).
-        learn_exploration: let the gated rule learn the noise amplitude per muscle (variability
-            shrinks with practice); False keeps it at ``exploration_std``.
-        regulate_exploration: set the noise amplitude from reward history instead, outside M1 and its
-            dopamine (:mod:`agents.exploration`): ``exploration_std`` with no recent success, falling to
-            ``exploration_floor`` as recent trials succeed. Excludes ``learn_exploration``.
-        exploration_floor: smallest standard deviation of the regulated noise.
-        exploration_memory: trials over which the regulator averages successes.
-        noise_in_drive: add the exploration noise to the motor drive before the read-out's sigmoid
-            (``exploration_std`` then in drive units) instead of to the excitation.
-        noise_tau: time constant (s) of the low-pass filtered exploration noise (0 = white).
-        precue_exploration: standard deviation of the exploration noise before the cue onset, as a
-            fraction of its amplitude after it (the paw mostly waits on the perch before the tone;
-            the variability is mostly the movement's). Above 0, the negative RPE of a trial aborted by
-            an early lift reaches the decisions that lifted early, which is how the wait is learned
-            and kept. 0: no stochastic decision before the cue.
-        optimizer: ``"adam"`` or ``"sgd"`` for the cortical (dopamine-gated) weights. Plain gradient
-            steps keep the size of an update proportional to dopamine x eligibility; Adam normalises
-            it away (a small, noisy RPE still moves the weights by a full step).
-        step_scaling: ``"none"``, or ``"variance"``: the cortical step size is multiplied by the
-            exploration variance relative to its initial value, ``(sigma / exploration_std)^2``, so that
-            the update is dopamine x noise x presynaptic activity, the node-perturbation form (Fiete &
-            Seung 2006), rather than the score function's noise / sigma^2.
-        policy_lr: step size of the cortical (dopamine-gated) weights (of ``optimizer``).
-        readout_lr_scale: the read-out's (layer 5 / spinal stage) step size relative to ``policy_lr``;
-            below 1, the weights that move the muscles most directly take smaller steps.
-        exploration_lr: Adam step size of the log noise amplitude (also dopamine-gated); larger than
-            ``policy_lr`` because one number per muscle, not thousands of synapses, sets it.
-        critic_lr: Adam step size of the critic.
-        gamma: discount per control step.
-        trace_lambda: decay of the eligibility trace per control step (TD(lambda)).
-        update_every: control steps between weight updates (the BPTT window).
-        grad_clip: global norm clip of each update's gradient.
-        activity_penalty: weight of the mean squared cortical rate in the gated step's objective (0 =
-            none; the same regulariser as cloning's ``rate_penalty``, applied only with dopamine). None:
-            by circuit, :data:`CIRCUIT_DEFAULTS`.
-        critic_hidden: critic hidden-layer width.
-        critic_blocked_with_dopamine: stop the critic too while M1 dopamine is blocked (by default
-            the block is local to M1 and the critic keeps learning, as in the experiment).
-    """
+    Each field's meaning is its docstring (``--help`` prints them)."""
 
     circuit: int = 1
+    """1 (a fixed thalamic relay of every sense, the cortex's only input; the default until circuit 2
+    reproduces the lab's findings, ``docs/model.md``) or 2 (separate senses, a learning cerebellar
+    thalamus, an outcome pathway under dopamine, private neural noise: :mod:`agents.circuit`). The fields
+    below up to ``neural_noise_std`` are circuit 2's; ``recurrent_gain`` and ``activity_penalty`` default
+    by circuit (:data:`CIRCUIT_DEFAULTS`)."""
     n_thalamus: int = 64
+    """motor-thalamus units."""
     n_s1: int = 64
+    """somatosensory (S1-like) input units (circuit 2)."""
     n_granule: int = 256
+    """granule cells of the cerebellar forward model (circuit 2)."""
     forward_horizon: float = 0.2
+    """how far ahead (s) the forward model predicts the proprioceptive state."""
     forward_initial: float = 0.1
+    """standard deviation of the naive forward model's read-out (relative to a unit granule vector: a
+    weak, untuned model)."""
     forward_lr: float = 0.05
+    """step size of the forward model's delta rule (normalised LMS, per control step)."""
     thalamic_tonic: float = 0.5
+    """mean resting rate of the thalamic units."""
     timing_basis: int = 8
+    """granule inputs of the forward model that mark the time since the tone (circuit 2; 0 = none),
+    Gaussian bumps every ``timing_width`` seconds."""
     timing_width: float = 0.1
+    """width and spacing (s) of those bumps."""
     s1_delay: float = 0.02
+    """afferent delay (s) of the S1 input to the cortex (circuit 2; rounded to control steps)."""
     tc_density: float = 0.2
+    """probability of a thalamocortical connection (circuit 2; the lab's sparse input)."""
     tc_targets: float = 0.5
+    """share of cortical units that receive thalamic input (circuit 2; 1 = all)."""
     tc_gain: float = 2.0
+    """total thalamocortical weight onto each receiving cortical unit at the start (normalised per unit)."""
     s1_gain: float = 1.0
+    """scale of the S1 -> cortex weights."""
     s1_density: float = 0.3
+    """share of cortical units that S1 reaches directly (circuit 2; 1 = all)."""
     cue_gain: float = 0.1
+    """scale of the tone -> cortex weights."""
     cue_density: float = 0.2
+    """share of cortical units the tone reaches directly (circuit 2)."""
     readout_density: float = 1.0
+    """share of cortical units that project to the read-out (circuit 2; 1 = all)."""
     outcome_initial: float = 0.05
+    """standard deviation of the weak initial taste -> cortex weights."""
     outcome_lr: float = 0.2
+    """step size of the dopamine-gated Hebbian rule of the taste -> cortex weights."""
     outcome_trace_tau: float = 0.1
+    """time constant (s) of that rule's eligibility trace (pre x post)."""
     neural_noise_std: float = 0.5
+    """standard deviation of the private noise in each cortical unit's input current per control step
+    (circuit 2; 0 = none)."""
     n_cortex: int = 256
+    """M1 layer-2/3 units."""
     tau: float = 0.05
+    """cortical time constant (s)."""
     recurrent_gain: float | None = None
+    """spectral scale of the initial recurrent weights (< 1 keeps activity stable). None: by circuit,
+    :data:`CIRCUIT_DEFAULTS`."""
     dale: bool = False
+    """split cortex into excitatory and inhibitory units with sign-constrained outputs."""
     excitatory_fraction: float = 0.8
+    """share of excitatory units when ``dale`` is on."""
     connection_density: float = 1.0
+    """fraction of recurrent connections present (1 = dense)."""
     exploration_std: float = 0.5
+    """initial standard deviation of the exploration noise on each muscle (in drive units with
+    ``noise_in_drive``, the default; in excitation units without)."""
     learn_exploration: bool = False
+    """let the gated rule learn the noise amplitude per muscle (variability shrinks with practice); False
+    keeps it at ``exploration_std``."""
     regulate_exploration: bool = True
+    """set the noise amplitude from reward history instead, outside M1 and its dopamine
+    (:mod:`agents.exploration`): ``exploration_std`` with no recent success, falling to
+    ``exploration_floor`` as recent trials succeed. Excludes ``learn_exploration``."""
     exploration_floor: float = 0.1
+    """smallest standard deviation of the regulated noise."""
     exploration_memory: float = 20.0
+    """trials over which the regulator averages successes."""
     noise_in_drive: bool = True
+    """add the exploration noise to the motor drive before the read-out's sigmoid (``exploration_std``
+    then in drive units) instead of to the excitation."""
     noise_tau: float = 0.05
+    """time constant (s) of the low-pass filtered exploration noise (0 = white)."""
     precue_exploration: float = 0.3
+    """standard deviation of the exploration noise before the cue onset, as a fraction of its amplitude
+    after it (the paw mostly waits on the perch before the tone; the variability is mostly the
+    movement's). Above 0, the negative RPE of a trial aborted by an early lift reaches the decisions that
+    lifted early, which is how the wait is learned and kept. 0: no stochastic decision before the cue."""
     optimizer: str = "sgd"
+    """``"adam"`` or ``"sgd"`` for the cortical (dopamine-gated) weights. Plain gradient steps keep the
+    size of an update proportional to dopamine x eligibility; Adam normalises it away (a small, noisy RPE
+    still moves the weights by a full step)."""
     step_scaling: str = "variance"
+    """``"none"``, or ``"variance"``: the cortical step size is multiplied by the exploration variance
+    relative to its initial value, ``(sigma / exploration_std)^2``, so that the update is dopamine x noise
+    x presynaptic activity, the node-perturbation form (Fiete & Seung 2006), rather than the score
+    function's noise / sigma^2."""
     policy_lr: float = 0.06
+    """step size of the cortical (dopamine-gated) weights (of ``optimizer``)."""
     readout_lr_scale: float = 0.3
+    """the read-out's (layer 5 / spinal stage) step size relative to ``policy_lr``; below 1, the weights
+    that move the muscles most directly take smaller steps."""
     exploration_lr: float = 5e-3
+    """Adam step size of the log noise amplitude (also dopamine-gated); larger than ``policy_lr`` because
+    one number per muscle, not thousands of synapses, sets it."""
     critic_lr: float = 1e-3
+    """Adam step size of the critic."""
     gamma: float = 0.98
+    """discount per control step."""
     trace_lambda: float = 0.9
+    """decay of the eligibility trace per control step (TD(lambda))."""
     update_every: int = 20
+    """control steps between weight updates (the BPTT window)."""
     grad_clip: float = 1.0
+    """global norm clip of each update's gradient."""
     activity_penalty: float | None = None
+    """weight of the mean squared cortical rate in the gated step's objective (0 = none; the same
+    regulariser as cloning's ``rate_penalty``, applied only with dopamine). None: by circuit,
+    :data:`CIRCUIT_DEFAULTS`."""
     critic_hidden: int = 128
+    """critic hidden-layer width."""
     critic_blocked_with_dopamine: bool = False
+    """stop the critic too while M1 dopamine is blocked (by default the block is local to M1 and the
+    critic keeps learning, as in the experiment)."""
 
-    def __post_init__(self) -> None:
-        if self.circuit not in (1, 2) or isinstance(self.circuit, bool):
+    @model_validator(mode="before")
+    @classmethod
+    def _circuit_defaults(cls, data: Any) -> Any:
+        """Fill the fields left None (or unset) with the circuit's values (:data:`CIRCUIT_DEFAULTS`)."""
+        if isinstance(data, dict):
+            defaults = CIRCUIT_DEFAULTS.get(data.get("circuit", 1))
+            if defaults is not None:
+                data = {**data, **{k: v for k, v in defaults.items() if data.get(k) is None}}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.circuit not in (1, 2):
             raise ValueError(f"agent.circuit={self.circuit!r} must be 1 or 2")
-        for name, value in CIRCUIT_DEFAULTS[self.circuit].items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
         for name in ("forward_horizon", "tc_gain", "s1_gain", "cue_gain", "thalamic_tonic", "timing_width"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -203,10 +233,4 @@ class AgentConfig:
             raise ValueError(f"agent.optimizer={self.optimizer!r} must be 'adam' or 'sgd'")
         if self.noise_tau < 0:
             raise ValueError(f"agent.noise_tau={self.noise_tau} must be >= 0 (0 = white noise)")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+        return self

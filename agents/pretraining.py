@@ -18,12 +18,15 @@ import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 import torch
+from pydantic import model_validator
 from tqdm import tqdm
 
 from agents.circuit import CorticalCircuit
+from agents.config import ConfigSection
 from agents.three_factor import ThreeFactorLearner
 from reach_env import MousePelletReachEnv
 from reach_env.scripted import ScriptedReachController, Stage
@@ -168,53 +171,51 @@ def behaviour_clone(circuit: CorticalCircuit, demos: Demonstrations, updates: in
     return losses
 
 
-@dataclass(frozen=True)
-class PretrainingConfig:
+class PretrainingConfig(ConfigSection):
     """How much shaping precedes the protocol.
 
-    Attributes:
-        demonstrations: scripted trials to clone.
-        demonstration_noise: excitation noise in the demonstrations (shows recoveries).
-        updates: most behaviour-cloning updates (cloning to the end hands over the whole skill).
-        stop_success: shaping ends at the first check where the cloned network, acting with its
-            exploration noise, succeeds in at least this share of the check trials: the lab's
-            criterion-based end of pre-training, a mouse that succeeds now and then (None: always
-            make ``updates`` updates).
-        stop_precue_lift: and at most this share of the check trials lift the paw before the cue
-            (a mouse that waits for the tone).
-        stop_success_max: a check with more successes than this share went past the criterion (the
-            network can cross from "never" to "often" between two checks): cloning goes back to the
-            previous check and checks twice as often (None: no upper bound).
-        check_every: cloning updates between checks.
-        check_trials: trials of each check (their own env seeds, :func:`check_seed`).
-        lr: behaviour-cloning step size.
-        critic_warmup_batches: batches of trials, with M1 dopamine blocked, that warm up the critic.
-        reaction_time: the demonstrator's delay (s) from the cue onset to the lift.
-        pellet_offset: half-range (m) of the pellet's sideways place in the demonstrations (None: as
-            in the protocol's task; 0: always at the slot's centre, the easier set-up of shaping).
-        waiting_weight: weight of the demonstrator's waiting steps (before cue onset plus reaction
-            time) in the cloning loss, relative to its moving steps (1: every step alike).
-        rate_penalty: weight of the mean squared cortical rate in the cloning loss (keeps units in
-            their responsive range; :func:`behaviour_clone`). None: by circuit, 0.02 in circuit 2
-            (:data:`CIRCUIT_2_RATE_PENALTY`), 0 in circuit 1 (the recorded model, unchanged).
-    """
+    Each field's meaning is its docstring (``--help`` prints them)."""
 
     demonstrations: int = 256
+    """scripted trials to clone."""
     demonstration_noise: float = 0.05
+    """excitation noise in the demonstrations (shows recoveries)."""
     updates: int = 600
+    """most behaviour-cloning updates (cloning to the end hands over the whole skill)."""
     stop_success: float | None = 0.1
+    """shaping ends at the first check where the cloned network, acting with its exploration noise,
+    succeeds in at least this share of the check trials: the lab's criterion-based end of pre-training, a
+    mouse that succeeds now and then (None: always make ``updates`` updates)."""
     stop_precue_lift: float = 0.05
+    """and at most this share of the check trials lift the paw before the cue (a mouse that waits for the
+    tone)."""
     stop_success_max: float | None = 0.3
+    """a check with more successes than this share went past the criterion (the network can cross from
+    "never" to "often" between two checks): cloning goes back to the previous check and checks twice as
+    often (None: no upper bound)."""
     check_every: int = 10
+    """cloning updates between checks."""
     check_trials: int = 32
+    """trials of each check (their own env seeds, :func:`check_seed`)."""
     lr: float = 1e-3
+    """behaviour-cloning step size."""
     critic_warmup_batches: int = 3
+    """batches of trials, with M1 dopamine blocked, that warm up the critic."""
     reaction_time: float = 0.15
+    """the demonstrator's delay (s) from the cue onset to the lift."""
     pellet_offset: float | None = 0.0
+    """half-range (m) of the pellet's sideways place in the demonstrations (None: as in the protocol's
+    task; 0: always at the slot's centre, the easier set-up of shaping)."""
     waiting_weight: float = 5.0
+    """weight of the demonstrator's waiting steps (before cue onset plus reaction time) in the cloning
+    loss, relative to its moving steps (1: every step alike)."""
     rate_penalty: float | None = None
+    """weight of the mean squared cortical rate in the cloning loss (keeps units in their responsive
+    range; :func:`behaviour_clone`). None: by circuit, 0.02 in circuit 2 (:data:`CIRCUIT_2_RATE_PENALTY`),
+    0 in circuit 1 (the recorded model, unchanged)."""
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         if self.stop_success is not None and not 0 < self.stop_success <= 1:
             raise ValueError(f"pretraining.stop_success={self.stop_success} must be in (0, 1] or None")
         if self.stop_success_max is not None and not (
@@ -246,7 +247,7 @@ class PretrainingConfig:
         if not (math.isfinite(self.waiting_weight) and self.waiting_weight > 0):
             raise ValueError(f"pretraining.waiting_weight={self.waiting_weight} must be a finite "
                              f"number > 0")
-
+        return self
 
 def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], config: PretrainingConfig,
              seed: int, progress: bool = True) -> dict[str, float]:

@@ -16,36 +16,37 @@ The probe records the cortical rates; deciding which units responded is the anal
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 import torch
+from pydantic import model_validator
 
 from agents.circuit import CorticalCircuit
+from agents.config import ConfigSection
 from reach_env import MousePelletReachEnv
 
 
-@dataclass(frozen=True)
-class ProbeConfig:
+class ProbeConfig(ConfigSection):
     """Timing and strength of the stimulation probe.
 
-    Attributes:
-        trials: probe trials per probe.
-        start: pulse onset (s from trial start; before the earliest cue).
-        duration: pulse length (s).
-        amplitude: added thalamic rate during the pulse (the tonic rate is about 0.5).
-        record_until: the probe trials stop here (s from trial start; before the earliest cue).
-        fraction: share of thalamic units stimulated.
-    """
+    Each field's meaning is its docstring (``--help`` prints them)."""
 
     trials: int = 32
+    """probe trials per probe."""
     start: float = 0.2
+    """pulse onset (s from trial start; before the earliest cue)."""
     duration: float = 0.04
+    """pulse length (s)."""
     amplitude: float = 1.0
+    """added thalamic rate during the pulse (the tonic rate is about 0.5)."""
     record_until: float = 0.4
+    """the probe trials stop here (s from trial start; before the earliest cue)."""
     fraction: float = 0.3
+    """share of thalamic units stimulated."""
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         if self.trials < 2:
             raise ValueError(f"probe.trials={self.trials} must be >= 2")
         if not 0 < self.start < self.start + self.duration < self.record_until:
@@ -55,7 +56,7 @@ class ProbeConfig:
             raise ValueError(f"probe.fraction={self.fraction} must be in (0, 1]")
         if not self.amplitude > 0:
             raise ValueError(f"probe.amplitude={self.amplitude} must be > 0")
-
+        return self
 
 def stimulated_units(n_units: int, fraction: float, subset_seed: int) -> np.ndarray:
     """The thalamic units a probe stimulates: ``round(fraction * n_units)`` (at least one) of them,

@@ -1,6 +1,7 @@
 """Per-trial recordings of the circuit for the analyses, streamed to disk, one ``.npz`` file per session.
 
-Each file ``session_NN.npz`` (NN = 1-based session) holds, for its n trials and T time samples:
+Each file ``session_NN.npz`` (NN = 1-based session; names: :mod:`analysis.run_format`) holds, for its n
+trials and T time samples:
 
 =================  =============  ====================================================================
 array              shape          meaning
@@ -33,15 +34,14 @@ reward) and takes the last phase, so brief dopamine transients are kept, not ski
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from agents.three_factor import BatchRecord
+from analysis import run_format
 from reach_env import EVENTS
 
-_PART = re.compile(r"^session_(\d{2,})\.part_(\d{6,})\.npz$")
 _MEAN_FIELDS = ("cortex", "thalamus", "action", "noise", "mean_action", "s1", "cue_input", "outcome_input",
                 "neural_noise", "value", "delta", "dopamine")
 _HALF_PRECISION = ("cortex", "thalamus", "action", "noise", "mean_action", "s1", "cue_input",
@@ -80,13 +80,13 @@ class ActivityRecorder:
             by_session.setdefault(sessions[b], []).append(self._trial(record, b, summary))
         for session, trials in by_session.items():
             first = int(trials[0]["scalars"][0])
-            self._save(self.directory / f"session_{session:02d}.part_{first:06d}.npz", self._stack(trials))
+            self._save(self.directory / run_format.session_part_name(session, first), self._stack(trials))
 
     def _parts(self) -> list[tuple[int, int, Path]]:
         """``(session, first episode, path)`` of every complete part file (not temporary ones)."""
         found = []
         for path in self.directory.iterdir():
-            match = _PART.match(path.name)
+            match = run_format.SESSION_PART_PATTERN.match(path.name)
             if match:
                 found.append((int(match.group(1)), int(match.group(2)), path))
         return sorted(found)
@@ -99,7 +99,7 @@ class ActivityRecorder:
         loaded = [dict(np.load(p)) for p in parts]
         merged = {k: (np.concatenate([d[k] for d in loaded]) if loaded[0][k].ndim and k not in
                       ("event_names", "time") else loaded[0][k]) for k in loaded[0]}
-        path = self.directory / f"session_{session:02d}.npz"
+        path = self.directory / run_format.session_name(session)
         self._save(path, merged)
         for p in parts:
             p.unlink()

@@ -22,8 +22,18 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from analysis import figures
+from analysis import figures, run_format
+from analysis.conditions import BLOCK_SESSIONS, EXPERT, FULL_LENGTH, AblationDesign, Condition
 from analysis.findings import ALPHA, Data, Finding, all_findings, expert_precue_line, partial_block_lines
+from analysis.run_format import (
+    EVALUATION_TABLE,
+    FIGURES_DIR,
+    NEURAL_TABLE,
+    SUCCESS_BY_SEED_TABLE,
+    SUMMARY_TABLE,
+    TRIALS_TABLE,
+    read_rows,
+)
 from analysis.tables import (
     NOISE_OFF,
     NOISE_ON,
@@ -37,10 +47,10 @@ from analysis.tables import (
     write_summary,
 )
 
-NEURAL_CONDITIONS = ("intact", "block_2_4", "partial_block", "expert_thalamus_block")
+NEURAL_CONDITIONS = tuple(c for c in Condition if c.spec.neural)
 #: Conditions analysed against their own last recorded session: they record only the expert sessions
 #: (finding 9 reads how much cortical activity remains under thalamic silencing).
-EXPERT_NEURAL_CONDITIONS = ("expert_thalamus_block",)
+EXPERT_NEURAL_CONDITIONS = tuple(c for c in NEURAL_CONDITIONS if c.spec.forks_after_expert)
 #: Bumped whenever the neural analyses change, so cached results of older code are recomputed.
 NEURAL_ANALYSIS_VERSION = 5  # 5: ridge leaves out features nearly silent in training (4: circuit v2 metrics)
 
@@ -50,7 +60,7 @@ def neural_job(run_dir: str, seed: int, reference_session: int | None) -> dict[s
     from analysis.neural import analyse_run
 
     directory = Path(run_dir)
-    cache, embedding_file = directory / "neural.json", directory / "embedding.npz"
+    cache, embedding_file = directory / run_format.NEURAL_CACHE_FILE, directory / run_format.EMBEDDING_FILE
     key = {"seed": seed, "reference_session": reference_session, "version": NEURAL_ANALYSIS_VERSION}
     if cache.exists() and embedding_file.exists():
         saved = json.loads(cache.read_text())
@@ -98,7 +108,7 @@ def _neural(out: Path, runs: list, config, backend, progress: bool) -> tuple[dic
         columns = ["condition", "seed", "session"] + sorted({k for r in rows for k in r} -
                                                              {"condition", "seed", "session"})
         rows.sort(key=lambda r: (r["condition"], r["seed"], r["session"]))
-        with open(out / "neural.csv", "w", newline="") as f:
+        with open(out / run_format.NEURAL_TABLE, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns, restval="")
             writer.writeheader()
             for row in rows:
@@ -106,23 +116,24 @@ def _neural(out: Path, runs: list, config, backend, progress: bool) -> tuple[dic
     return neural, errors
 
 
-def analyse_ablation(out: Path, config, specs: list, failed: dict[str, dict], backend,
+def analyse_ablation(out: Path, config: AblationDesign, specs: list, failed: dict[str, dict], backend,
                      progress: bool = True) -> Path:
-    """Tables, neural analyses, figures and report of the finished runs in ``out``; returns the report."""
-    from training.ablate import BLOCK_SESSIONS, finished_result
+    """Tables, neural analyses, figures and report of the finished runs in ``out``; returns the report.
 
-    finished = [s for s in specs if finished_result(s) is not None]
+    ``specs``: the sweep's runs, each with ``condition``, ``seed``, ``key`` and its folder ``directory``;
+    those whose ``result.json`` says they finished are analysed."""
+    finished = [s for s in specs if run_format.read_result(s.directory) is not None]
     runs = [(s.condition, s.seed, s.directory) for s in finished]
-    rows = collect_trials(runs, out / "trials.csv")
-    evaluations = collect_evaluations(runs, out / "evaluation.csv")
+    rows = collect_trials(runs, out / run_format.TRIALS_TABLE)
+    evaluations = collect_evaluations(runs, out / run_format.EVALUATION_TABLE)
     evaluated = evaluation_by_seed(evaluations)
-    write_success_by_seed(evaluated, out / "success_by_seed.csv")
-    summary = write_summary(rows, out / "summary.csv", evaluations)
+    write_success_by_seed(evaluated, out / run_format.SUCCESS_BY_SEED_TABLE)
+    summary = write_summary(rows, out / run_format.SUMMARY_TABLE, evaluations)
     neural, neural_errors = _neural(out, finished, config, backend, progress)
     circuits = {version for s in finished if (version := circuit_version(s.directory)) is not None}
     data = ablation_data(config.seed_list, rows, evaluations, neural, circuits)
-    expert = expert_range(config)
-    figure_dir = out / "figures"
+    expert = config.expert_range
+    figure_dir = out / FIGURES_DIR
     figure_dir.mkdir(exist_ok=True)
     made = figures.learning_curves(data, config.sessions, BLOCK_SESSIONS, expert, figure_dir)
     made += figures.expert_effects(data, expert, figure_dir)
@@ -130,12 +141,12 @@ def analyse_ablation(out: Path, config, specs: list, failed: dict[str, dict], ba
         made += figures.neural_metrics(data, config.sessions, BLOCK_SESSIONS, expert, figure_dir)
         first_seed = config.seed_list[0]
         embeddings = {}
-        for condition in ("intact", "block_2_4"):
-            path = out / "runs" / condition / f"seed_{first_seed:02d}" / "embedding.npz"
+        for condition in (Condition.INTACT, Condition.BLOCK_2_4):
+            path = run_format.run_dir(out, condition, first_seed) / run_format.EMBEDDING_FILE
             embeddings[condition] = dict(np.load(path)) if path.exists() else None
         made += figures.diffusion_maps(embeddings, first_seed, figure_dir)
     findings = all_findings(data, config.expert_after, config.sessions, expert)
-    report = out / "report.md"
+    report = out / run_format.REPORT_FILE
     report.write_text(render_report(config, finished, failed, neural_errors, data, findings,
                                     partial_block_lines(data), [p for p in made if p.suffix == ".png"], out,
                                     summary))
@@ -164,16 +175,10 @@ def neural_by_seed(rows: list[dict]) -> dict[str, dict[int, dict[int, dict[str, 
     return neural
 
 
-def expert_range(config) -> range:
-    """The sessions of the expert manipulations."""
-    first, last = config.expert_sessions_range
-    return range(first, last + 1)
-
-
 def circuit_version(run_dir: Path) -> int | None:
     """The circuit a run was trained with: its ``config.yaml``'s ``agent.circuit`` (absent: 1, the circuit
     before v2 had no such field); None without a readable ``config.yaml``."""
-    path = Path(run_dir) / "config.yaml"
+    path = Path(run_dir) / run_format.CONFIG_FILE
     if not path.exists():
         return None
     config = yaml.safe_load(path.read_text()) or {}
@@ -206,10 +211,10 @@ def _paired_start_check(data: Data) -> str:
 
     def same_as_intact(condition: str) -> bool:
         return all(np.array_equal(np.nan_to_num(data.value(condition, metric, s), nan=-1),
-                                  np.nan_to_num(data.value("intact", metric, s), nan=-1))
+                                  np.nan_to_num(data.value(Condition.INTACT, metric, s), nan=-1))
                    for metric, s in compared)
 
-    same = [c for c in ("block_2_4", "partial_block") if same_as_intact(c)]
+    same = [c for c in FULL_LENGTH if c is not Condition.INTACT and same_as_intact(c)]
     return (f"Session 1 (before any block) has the same success, seed by seed, in intact and "
             f"{', '.join(same) or 'no other condition'} ({'training trials, and ' if trained else ''}"
             "noise-off evaluations before and after it): the conditions of a seed share their past exactly.")
@@ -238,22 +243,22 @@ def _behaviour_table(summary: list[dict]) -> list[str]:
     return lines
 
 
-def render_report(config, finished, failed, neural_errors, data: Data, findings, partial_lines,
-                  pngs: list[Path], out: Path, summary: list[dict] | None = None, *,
+def render_report(config: AblationDesign, finished, failed, neural_errors, data: Data, findings,
+                  partial_lines, pngs: list[Path], out: Path, summary: list[dict] | None = None, *,
                   runs_line: str | None = None, notes: list[str] = ()) -> str:
     """``report.md`` as text. ``runs_line`` replaces the sentence on the finished runs (read from their
     ``result.json``); ``notes`` (a section's lines) follow the opening paragraphs."""
     from analysis.neural import METRICS
 
     if runs_line is None:
-        walls = [json.loads((s.directory / "result.json").read_text()).get("wall_s", 0) for s in finished]
+        walls = [run_format.read_result(s.directory).get("wall_s", 0) for s in finished]
         runs_line = (f"{len(finished)} runs finished ({sum(walls) / 60:.1f} worker-minutes of training), "
                      f"{len(failed)} failed.")
     lines = ["# dopareach ablation: intact vs blocked dopamine", "",
              f"{len(config.seed_list)} seeds ({config.seed_list[0]}..{config.seed_list[-1]}), "
              f"{config.sessions} sessions of {config.trials_per_session} trials; dopamine blocked in "
-             "sessions "
-             f"2-4 (block_2_4) or scaled by {config.partial_gain:g} (partial_block); expert manipulations in "
+             f"sessions {BLOCK_SESSIONS[0]}-{BLOCK_SESSIONS[1]} (block_2_4) or scaled by "
+             f"{config.partial_gain:g} (partial_block); expert manipulations in "
              f"sessions {config.expert_after + 1}-{config.expert_after + config.expert_sessions} after "
              f"{config.expert_after} intact sessions. {runs_line}", "",
              _paired_start_check(data), ""]
@@ -298,41 +303,37 @@ def render_report(config, finished, failed, neural_errors, data: Data, findings,
     lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in pngs] + [""]
     lines += ["## Neural metrics", "", "| metric | definition |", "|---|---|"]
     lines += [f"| `{k}` | {v} |" for k, v in METRICS.items()] + [""]
-    files = {"trials.csv": "every trial of every run (condition, seed, session, episode, success, events, "
+    files = {TRIALS_TABLE: "every trial of every run (condition, seed, session, episode, success, events, "
                            "dopamine, precue_lift).",
-             "evaluation.csv": "every held-out evaluation of every run (condition, seed, episode, session, "
+             EVALUATION_TABLE: "every held-out evaluation of every run (condition, seed, episode, session, "
                                "noise off/on, trials, successes, success, thalamus_gain).",
-             "success_by_seed.csv": "held-out success per condition x seed x evaluation point, noise off "
+             SUCCESS_BY_SEED_TABLE: "held-out success per condition x seed x evaluation point, noise off "
                                     "and on (empty where not evaluated).",
-             "summary.csv": "per condition x session, mean and 95 % CI across seeds of the training-trial "
+             SUMMARY_TABLE: "per condition x session, mean and 95 % CI across seeds of the training-trial "
                             "success, the noise-off and noise-on held-out success and the pre-cue lift rate.",
-             "neural.csv": "every neural metric per condition x seed x session.",
-             "runs": "the runs, `runs/<condition>/seed_NN/` (TensorBoard in `tb/`, activity, checkpoints)."}
+             NEURAL_TABLE: "every neural metric per condition x seed x session.",
+             run_format.RUNS_DIR: "the runs, `runs/<condition>/seed_NN/` (TensorBoard in `tb/`, activity, "
+                                  "checkpoints)."}
     lines += ["## Files", ""]
     lines += [f"- `{name}`: {text}" for name, text in files.items() if (out / name).exists()] + [""]
     return "\n".join(lines)
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _evaluation_rows(out: Path) -> list[dict[str, str]]:
     """evaluation.csv's rows; without it, success_by_seed.csv's as evaluation rows (no thalamic gain).
     With both, they must agree cell by cell."""
-    by_seed = out / "success_by_seed.csv"
-    if not (out / "evaluation.csv").exists():
+    by_seed = out / SUCCESS_BY_SEED_TABLE
+    if not (out / EVALUATION_TABLE).exists():
         if not by_seed.exists():
             raise FileNotFoundError(f"{out} has neither evaluation.csv nor success_by_seed.csv")
         return [{"condition": row["condition"], "seed": row["seed"], "session": row["session"],
                  "noise": noise, "success": row[metric]}
-                for row in _read_csv(by_seed)
+                for row in read_rows(by_seed)
                 for noise, metric in (("off", NOISE_OFF), ("on", NOISE_ON)) if row[metric] != ""]
-    rows = _read_csv(out / "evaluation.csv")
+    rows = read_rows(out / EVALUATION_TABLE)
     if by_seed.exists():
         evaluated = evaluation_by_seed(rows)
-        for row in _read_csv(by_seed):
+        for row in read_rows(by_seed):
             cell = evaluated.get(row["condition"], {}).get(int(row["seed"]), {}).get(int(row["session"]), {})
             for metric in (NOISE_OFF, NOISE_ON):
                 recorded = math.nan if row[metric] == "" else float(row[metric])
@@ -352,37 +353,35 @@ def _summary_rows(path: Path) -> list[dict]:
             return text
         return int(text) if column in ("session", "seeds", "trials") else float(text)
 
-    return [{k: number(k, v) for k, v in row.items()} for row in _read_csv(path)] if path.exists() else []
+    return [{k: number(k, v) for k, v in row.items()} for row in read_rows(path)] if path.exists() else []
 
 
-def recorded_config(evaluations: list[dict[str, str]], summary: list[dict]):
-    """The ablation's configuration (``training.ablate.AblationConfig``) as its tables show it: the seeds
+def recorded_config(evaluations: list[dict[str, str]], summary: list[dict]) -> AblationDesign:
+    """The ablation's design as its tables show it: the seeds
     and sessions evaluated, the expert fork (the expert conditions' first evaluation) and manipulated
     sessions, and, from summary.csv, the trials per session and partial_block's dopamine gain (defaults
     where summary.csv lacks them)."""
-    from training.ablate import BLOCK_SESSIONS, AblationConfig
-
     seeds = sorted({int(r["seed"]) for r in evaluations})
     if not seeds or seeds != list(range(seeds[0], seeds[-1] + 1)):
         raise ValueError(f"the tables' seeds {seeds} are not an ablation's consecutive seeds")
     sessions = {c: {int(r["session"]) for r in evaluations if r["condition"] == c}
                 for c in {r["condition"] for r in evaluations}}
     fields: dict[str, Any] = {"seeds": len(seeds), "first_seed": seeds[0],
-                              "sessions": max(sessions["intact"])}
-    expert = set().union(*(sessions.get(c, set()) for c in ("expert_block", "expert_thalamus_block")))
+                              "sessions": max(sessions[Condition.INTACT])}
+    expert = set().union(*(sessions.get(c, set()) for c in EXPERT))
     if expert:
         fields.update(expert_after=min(expert), expert_sessions=max(expert) - min(expert))
     for row in summary:
-        if row["condition"] == "intact" and row["session"] == 1 and row["trials"]:
+        if row["condition"] == Condition.INTACT and row["session"] == 1 and row["trials"]:
             fields["trials_per_session"] = row["trials"] // row["seeds"]
-        if (row["condition"] == "partial_block" and row["session"] == BLOCK_SESSIONS[0]
+        if (row["condition"] == Condition.PARTIAL_BLOCK and row["session"] == BLOCK_SESSIONS[0]
                 and row["dopamine_gain"] != ""):
             fields["partial_gain"] = row["dopamine_gain"]
-    return AblationConfig(**fields)
+    return AblationDesign(**fields)
 
 
 #: The tables :func:`rejudge` reads.
-TABLES = ("evaluation.csv", "success_by_seed.csv", "trials.csv", "neural.csv", "summary.csv")
+TABLES = (EVALUATION_TABLE, SUCCESS_BY_SEED_TABLE, TRIALS_TABLE, NEURAL_TABLE, SUMMARY_TABLE)
 
 
 def rejudge(directory: Path | str, circuit: int = 1) -> Path:
@@ -396,13 +395,13 @@ def rejudge(directory: Path | str, circuit: int = 1) -> Path:
 
     out = Path(directory)
     evaluations = _evaluation_rows(out)
-    trials = _read_csv(out / "trials.csv") if (out / "trials.csv").exists() else []
-    neural_rows = _read_csv(out / "neural.csv") if (out / "neural.csv").exists() else []
-    summary = _summary_rows(out / "summary.csv")
+    trials = read_rows(out / TRIALS_TABLE) if (out / TRIALS_TABLE).exists() else []
+    neural_rows = read_rows(out / NEURAL_TABLE) if (out / NEURAL_TABLE).exists() else []
+    summary = _summary_rows(out / SUMMARY_TABLE)
     config = recorded_config(evaluations, summary)
     data = ablation_data(config.seed_list, trials, evaluations, neural_by_seed(neural_rows), {circuit})
-    findings = all_findings(data, config.expert_after, config.sessions, expert_range(config))
-    pngs = sorted((out / "figures").glob("*.png"))
+    findings = all_findings(data, config.expert_after, config.sessions, config.expert_range)
+    pngs = sorted((out / FIGURES_DIR).glob("*.png"))
     runs = {(r["condition"], r["seed"]) for r in evaluations}
     columns = set(neural_rows[0]) - {"condition", "seed", "session"} if neural_rows else set()
     missing = [m for m in METRICS if m not in columns]
@@ -434,7 +433,7 @@ def rejudge(directory: Path | str, circuit: int = 1) -> Path:
                if neural_rows and "indicative_fraction_post" not in columns else []),
              "- The figures in `figures/` come from the original run (drawn by the analysis code of that "
              "time) and were not redrawn.", ""]
-    report = out / "report.md"
+    report = out / run_format.REPORT_FILE
     report.write_text(render_report(config, [], {}, [], data, findings, partial_block_lines(data), pngs, out,
                                     summary, runs_line=f"{len(runs)} runs in the tables.", notes=notes))
     return report

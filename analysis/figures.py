@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.conditions import EXPERT, FULL_LENGTH, Condition
 from analysis.findings import Data, span
 from analysis.statistics import mean_ci
 from analysis.tables import NOISE_OFF, NOISE_ON
 
-COLOURS = {"intact": "#1f77b4", "block_2_4": "#d62728", "partial_block": "#ff7f0e",
-           "expert_block": "#9467bd", "expert_thalamus_block": "#2ca02c"}
+COLOURS = {c: c.spec.colour for c in Condition}
 
 
 def _pyplot():
@@ -79,14 +79,14 @@ def learning_curves(d: Data, sessions: int, block: tuple[int, int], expert: rang
     for axis in (ax, ax_train):
         _shade(axis, block, expert)
     evaluated = list(range(0, sessions + 1))
-    for condition in ("intact", "block_2_4", "partial_block", "expert_block"):
+    for condition in (Condition.INTACT, Condition.BLOCK_2_4, Condition.PARTIAL_BLOCK, Condition.EXPERT_BLOCK):
         _curve(ax, d, condition, NOISE_OFF, evaluated)
         _curve(ax, d, condition, NOISE_ON, evaluated, label=f"{condition}, noise on", ls="--",
                mfc="white", band=False)
     every = list(range(1, sessions + 1))
-    for condition in ("intact", "block_2_4", "partial_block"):
+    for condition in FULL_LENGTH:
         _curve(ax_train, d, condition, "success", every)
-    for condition in ("expert_block", "expert_thalamus_block"):
+    for condition in EXPERT:
         _curve(ax_train, d, condition, "success", list(expert), marker="s")
     for axis in (ax, ax_train):
         axis.text(np.mean(block), 1.02, "M1 dopamine\nblocked", ha="center", va="bottom", fontsize=7,
@@ -121,8 +121,8 @@ def expert_effects(d: Data, expert: range, out: Path) -> list[Path]:
     Success of the training trials (finding 9): the held-out evaluations run with the thalamus intact and
     cannot show the silencing."""
     plt = _pyplot()
-    conditions = ("intact", "expert_block", "expert_thalamus_block")
-    labels = ("intact", "M1 dopamine\nblocked", "thalamic input\nsilenced")
+    conditions = (Condition.INTACT, Condition.EXPERT_BLOCK, Condition.EXPERT_THALAMUS_BLOCK)
+    labels = (Condition.INTACT.spec.label, "M1 dopamine\nblocked", "thalamic input\nsilenced")
     values = np.array([d.mean_over(c, "success", expert) for c in conditions])  # (3, seeds)
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     x = np.arange(len(conditions))
@@ -164,13 +164,13 @@ def neural_metrics(d: Data, sessions: int, block: tuple[int, int], expert: range
     for ax, (metric, label) in zip(axes.flat, NEURAL_PANELS, strict=True):
         _shade(ax, block, expert)
         # Only the full-length conditions are analysed (analysis.ablation_report.NEURAL_CONDITIONS).
-        for condition in ("intact", "block_2_4", "partial_block"):
+        for condition in FULL_LENGTH:
             _curve(ax, d, condition, metric, every)
         if metric == "input_r2_thalamus":
-            _curve(ax, d, "intact", "input_r2_s1", every, label="intact, S1 input", ls=":")
+            _curve(ax, d, Condition.INTACT, "input_r2_s1", every, label="intact, S1 input", ls=":")
         if metric == "indicative_fraction":
-            _curve(ax, d, "intact", "indicative_fraction_shuffled", every, label="intact, shuffled labels",
-                   ls=":", alpha=0.6)
+            _curve(ax, d, Condition.INTACT, "indicative_fraction_shuffled", every,
+                   label="intact, shuffled labels", ls=":", alpha=0.6)
         ax.set_ylabel(label, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)

@@ -37,8 +37,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from analysis.conditions import BLOCK_SESSIONS, Condition
 from analysis.statistics import Estimate, equivalence_p, format_p, holm, mean_ci, one_sided_p, paired
 from analysis.tables import NOISE_OFF, NOISE_ON, THALAMUS_GAIN
+
+#: The conditions the rules compare (:mod:`analysis.conditions`), by short names.
+INTACT, BLOCKED, PARTIAL = Condition.INTACT, Condition.BLOCK_2_4, Condition.PARTIAL_BLOCK
+EXPERT_BLOCK, EXPERT_THALAMUS = Condition.EXPERT_BLOCK, Condition.EXPERT_THALAMUS_BLOCK
 
 ALPHA = 0.05
 #: A CI bound within this of the null is a tie (float rounding of equal success rates), and fails.
@@ -69,7 +74,7 @@ INDICATIVE_GROWTH = 3.0
 #: change from session 1 holds session 1's own learning, which the block cannot stop (the behavioural
 #: counterpart, finding 2, runs from the evaluation after session 1, where the block starts, to that after
 #: session 4). Fixed before circuit v2's record; the v1 record re-judged with it is in docs/ablation.
-BLOCK_SPAN = (2, 4)
+BLOCK_SPAN = BLOCK_SESSIONS
 #: Largest fraction of the expert level left with the thalamus silenced (finding 9: "falls to <= 50 %").
 SILENCED_FRACTION = 0.5
 #: Largest rate of pre-cue lifts of experts (intact, last session): "experts lift before the cue in
@@ -358,7 +363,7 @@ def finding_1(d: Data, last: int) -> Finding:
                 "before session 1 (evaluation session 0), over the seeds with both: the ratio of the seed "
                 f"means >= {NEARLY_DOUBLES:g} (inclusive), and the 95 % CI across seeds of the paired "
                 f"difference (after {last} - before 1) > 0")
-    before, after = d.value("intact", NOISE_OFF, 0), d.value("intact", NOISE_OFF, last)
+    before, after = d.value(INTACT, NOISE_OFF, 0), d.value(INTACT, NOISE_OFF, last)
     both = np.isfinite(before) & np.isfinite(after)
     up, _ = ci_above(after - before)
     ratio, doubles = math.nan, None
@@ -372,11 +377,11 @@ def finding_1(d: Data, last: int) -> Finding:
     f.lines = [f"noise off (primary): before session 1 {_fmt(before)}; after session {last} {_fmt(after)}",
                f"ratio of seed means {ratio:.2f} (>= {NEARLY_DOUBLES:g}: {_holds(doubles)}); after {last} - "
                f"before 1: {paired(after, before).format()} (CI > 0: {_holds(up)})",
-               _noise_on(d, ("intact",), (0, last)) + ", ratio of seed means "
-               f"{_ratio_of_means(d.value('intact', NOISE_ON, 0), d.value('intact', NOISE_ON, last)):.2f}",
+               _noise_on(d, (INTACT,), (0, last)) + ", ratio of seed means "
+               f"{_ratio_of_means(d.value(INTACT, NOISE_ON, 0), d.value(INTACT, NOISE_ON, last)):.2f}",
                f"training trials (exploration noise on, while learning): session 1 "
-               f"{_fmt(d.value('intact', 'success', 1))}, session {last} "
-               f"{_fmt(d.value('intact', 'success', last))}"]
+               f"{_fmt(d.value(INTACT, 'success', 1))}, session {last} "
+               f"{_fmt(d.value(INTACT, 'success', last))}"]
     f.key = (f"noise off {_fmt(before)} -> {_fmt(after)}; ratio of means {ratio:.2f}; difference "
              f"{_fmt(after - before)}")
     f.decide(up, doubles)
@@ -393,17 +398,17 @@ def finding_2(d: Data) -> Finding:
                 "per seed: the 95 % CI across seeds of intact's gain > 0 (there is learning to block), and "
                 f"of ({BARELY:g} x intact's gain - block_2_4's gain), paired by seed, > 0 (block_2_4 gains "
                 f"at most {BARELY:g} of intact's)")
-    gain_intact = _gain(d, "intact", NOISE_OFF, 1, 4)
-    gain_block = _gain(d, "block_2_4", NOISE_OFF, 1, 4)
+    gain_intact = _gain(d, INTACT, NOISE_OFF, 1, BLOCK_SESSIONS[1])
+    gain_block = _gain(d, BLOCKED, NOISE_OFF, 1, BLOCK_SESSIONS[1])
     learns, intact_ci = ci_above(gain_intact)
     barely, margin_ci = ci_above(BARELY * gain_intact - gain_block)
     f.lines = [f"noise off (primary), gain sessions 2-4: intact {intact_ci.format()} (CI > 0: "
                f"{_holds(learns)}); block_2_4 {_fmt(gain_block)}",
                f"{BARELY:g} x intact gain - block_2_4 gain: {margin_ci.format()} (CI > 0: {_holds(barely)})",
-               _noise_on(d, ("intact", "block_2_4"), (1, 4)),
+               _noise_on(d, (INTACT, BLOCKED), (1, 4)),
                "training trials (exploration noise on, while learning), session 4 - session 1: intact "
-               f"{_fmt(_gain(d, 'intact', 'success', 1, 4))}, block_2_4 "
-               f"{_fmt(_gain(d, 'block_2_4', 'success', 1, 4))}"]
+               f"{_fmt(_gain(d, INTACT, 'success', 1, 4))}, block_2_4 "
+               f"{_fmt(_gain(d, BLOCKED, 'success', 1, 4))}"]
     f.key = (f"gain sessions 2-4: intact {intact_ci.format()}, block_2_4 {_fmt(gain_block)}; {BARELY:g} x "
              f"intact - block_2_4 {margin_ci.format()}")
     f.decide(learns, barely)
@@ -439,24 +444,24 @@ def finding_3(d: Data, last: int, sessions: int) -> Finding:
                 f"intact's after session {last} (a seed that never reaches it counts as {sessions + 1}, "
                 "which can only shrink the difference); the 95 % CI across seeds of block_2_4's minus "
                 "intact's sessions needed, paired by seed, > 0")
-    resumes, resume_ci = ci_above(_gain(d, "block_2_4", NOISE_OFF, 4, last))
-    target = d.value("intact", NOISE_OFF, last)
-    need_intact, _ = sessions_to_reach(d, "intact", target, sessions)
-    need_block, censored = sessions_to_reach(d, "block_2_4", target, sessions)
+    resumes, resume_ci = ci_above(_gain(d, BLOCKED, NOISE_OFF, 4, last))
+    target = d.value(INTACT, NOISE_OFF, last)
+    need_intact, _ = sessions_to_reach(d, INTACT, target, sessions)
+    need_block, censored = sessions_to_reach(d, BLOCKED, target, sessions)
     lags, lag_ci = ci_above(need_block - need_intact)
-    f.lines = [f"noise off (primary): block_2_4 after session 4 {_fmt(d.value('block_2_4', NOISE_OFF, 4))}, "
-               f"after session {last} {_fmt(d.value('block_2_4', NOISE_OFF, last))}; gain sessions "
+    f.lines = [f"noise off (primary): block_2_4 after session 4 {_fmt(d.value(BLOCKED, NOISE_OFF, 4))}, "
+               f"after session {last} {_fmt(d.value(BLOCKED, NOISE_OFF, last))}; gain sessions "
                f"5-{last}: {resume_ci.format()} (CI > 0: {_holds(resumes)})",
                f"sessions needed to reach intact's session-{last} level {_fmt(target)}: intact "
                f"{_fmt(need_intact, 1)}, block_2_4 {_fmt(need_block, 1)} ({censored} seed(s) never reached "
                f"it by session {sessions}, counted as {sessions + 1}); block_2_4 - intact "
                f"{lag_ci.format(1)} (CI > 0: {_holds(lags)})",
-               _noise_on(d, ("intact", "block_2_4"), (4, last)),
+               _noise_on(d, (INTACT, BLOCKED), (4, last)),
                f"training trials (exploration noise on, while learning): block_2_4 session 4 "
-               f"{_fmt(d.value('block_2_4', 'success', 4))}, session {last} "
-               f"{_fmt(d.value('block_2_4', 'success', last))}; session 5 intact "
-               f"{_fmt(d.value('intact', 'success', 5))}, block_2_4 "
-               f"{_fmt(d.value('block_2_4', 'success', 5))}"]
+               f"{_fmt(d.value(BLOCKED, 'success', 4))}, session {last} "
+               f"{_fmt(d.value(BLOCKED, 'success', last))}; session 5 intact "
+               f"{_fmt(d.value(INTACT, 'success', 5))}, block_2_4 "
+               f"{_fmt(d.value(BLOCKED, 'success', 5))}"]
     f.key = (f"block_2_4 gain sessions 5-{last} {resume_ci.format()}; extra sessions to intact's level "
              f"{lag_ci.format(1)}")
     f.decide(resumes, lags)
@@ -473,26 +478,26 @@ def finding_4(d: Data, expert: range, last: int) -> Finding:
                 "varies: per seed, the standard deviation across trials of mean_delta (each trial's mean TD "
                 "error, episodes.csv) within each blocked session, averaged over those sessions, is > 0 for "
                 "every seed, with its 95 % CI across seeds > 0")
-    blocked = d.mean_over("expert_block", NOISE_OFF, expert)
-    fork = d.value("expert_block", NOISE_OFF, last)
+    blocked = d.mean_over(EXPERT_BLOCK, NOISE_OFF, expert)
+    fork = d.value(EXPERT_BLOCK, NOISE_OFF, last)
     # The fork evaluates its starting state; intact's evaluation there is the same network on the same trials.
-    fork = np.where(np.isfinite(fork), fork, d.value("intact", NOISE_OFF, last))
+    fork = np.where(np.isfinite(fork), fork, d.value(INTACT, NOISE_OFF, last))
     stable, change = ci_inside(blocked - fork, EQUIVALENCE_MARGIN)
-    spread = d.mean_over("expert_block", "rpe_sd", expert)
+    spread = d.mean_over(EXPERT_BLOCK, "rpe_sd", expert)
     varies, spread_ci = ci_above(spread)
     present = spread[np.isfinite(spread)]
     if varies is not None:
         varies = varies and bool(np.all(present > 0))
     f.lines = [f"noise off (primary): expert_block at the fork (after session {last}) {_fmt(fork)}, "
                f"averaged over the evaluations after {span(expert)} {_fmt(blocked)} (intact there: "
-               f"{_fmt(d.mean_over('intact', NOISE_OFF, expert))})",
+               f"{_fmt(d.mean_over(INTACT, NOISE_OFF, expert))})",
                f"change: {change.format(3)} (inside +-{EQUIVALENCE_MARGIN:g}: {_holds(stable)})",
                f"SD across trials of mean_delta in {span(expert)}: {spread_ci.format(4)}, smallest seed "
                f"{float(present.min()) if present.size else math.nan:.4g} (varies: {_holds(varies)})",
-               _noise_on(d, ("intact", "expert_block"), (last, expert[-1])),
+               _noise_on(d, (INTACT, EXPERT_BLOCK), (last, expert[-1])),
                f"training trials (exploration noise on) in {span(expert)}: intact "
-               f"{_fmt(d.mean_over('intact', 'success', expert))}, expert_block "
-               f"{_fmt(d.mean_over('expert_block', 'success', expert))}"]
+               f"{_fmt(d.mean_over(INTACT, 'success', expert))}, expert_block "
+               f"{_fmt(d.mean_over(EXPERT_BLOCK, 'success', expert))}"]
     f.key = f"change from the fork {change.format(3)}; RPE SD {spread_ci.format(4)}"
     if d.learns_outside_m1 is False:
         f.construction = ("circuit v1 runs: nothing outside M1 learns, so with M1's dopamine blocked nothing "
@@ -541,8 +546,8 @@ def finding_5(d: Data, last: int) -> Finding:
                 f"sessions {BLOCK_SPAN[0]}->{BLOCK_SPAN[1]} is not above 0. p_expert, "
                 "correlation_sd and saturated_fraction are shown beside, not tested",
                 judged=False)
-    act_1, act_last = d.value("intact", "mean_activity", 1), d.value("intact", "mean_activity", last)
-    corr_1, corr_last = d.value("intact", "mean_correlation", 1), d.value("intact", "mean_correlation", last)
+    act_1, act_last = (d.value(INTACT, "mean_activity", s) for s in (1, last))
+    corr_1, corr_last = (d.value(INTACT, "mean_correlation", s) for s in (1, last))
     with np.errstate(divide="ignore", invalid="ignore"):  # a silent session: inf or NaN, dropped
         activity_change = (act_last - act_1) / act_1
         relative_corr = (corr_last - corr_1) / corr_1
@@ -559,13 +564,13 @@ def finding_5(d: Data, last: int) -> Finding:
         return d.value(condition, "distance_to_expert", session)
 
     first, end = BLOCK_SPAN
-    fall_intact, fall_block = distance("intact", first) - distance("intact", end), \
-        distance("block_2_4", first) - distance("block_2_4", end)
+    fall_intact, fall_block = distance(INTACT, first) - distance(INTACT, end), \
+        distance(BLOCKED, first) - distance(BLOCKED, end)
     f.tests = [_within("5a", f"intact mean_activity, relative change session 1 -> {last}", activity_change,
                        STABLE_BAND),
                correlation,
                _above("5c", f"intact distance_to_expert, session 1 - session {last - 1}",
-                      distance("intact", 1) - distance("intact", last - 1)),
+                      distance(INTACT, 1) - distance(INTACT, last - 1)),
                _above("5d", f"fall of distance_to_expert over sessions {first}->{end}, intact - block_2_4",
                       fall_intact - fall_block)]
     f.checks = [_not_above("5e", f"block_2_4's fall of distance_to_expert over sessions {first}->{end}",
@@ -573,15 +578,15 @@ def finding_5(d: Data, last: int) -> Finding:
     f.lines = [f"mean_activity, intact: session 1 {_fmt(act_1, 3)}, session {last} {_fmt(act_last, 3)}",
                f"mean_correlation, intact: session 1 {_fmt(corr_1, 4)}, session {last} {_fmt(corr_last, 4)}",
                f"distance_to_expert: intact sessions 1 / {first} / {end} / {last - 1}: "
-               f"{_fmt(distance('intact', 1))} / {_fmt(distance('intact', first))} / "
-               f"{_fmt(distance('intact', end))} / {_fmt(distance('intact', last - 1))}; block_2_4 sessions "
-               f"1 / {first} / {end}: {_fmt(distance('block_2_4', 1))} / "
-               f"{_fmt(distance('block_2_4', first))} / {_fmt(distance('block_2_4', end))}; "
+               f"{_fmt(distance(INTACT, 1))} / {_fmt(distance(INTACT, first))} / "
+               f"{_fmt(distance(INTACT, end))} / {_fmt(distance(INTACT, last - 1))}; block_2_4 sessions "
+               f"1 / {first} / {end}: {_fmt(distance(BLOCKED, 1))} / "
+               f"{_fmt(distance(BLOCKED, first))} / {_fmt(distance(BLOCKED, end))}; "
                f"fall {first}->{end} intact {_fmt(fall_intact)}",
-               f"p_expert in session 4 (beside): intact {_fmt(d.value('intact', 'p_expert', 4))}, block_2_4 "
-               f"{_fmt(d.value('block_2_4', 'p_expert', 4))}",
-               *(f"{metric}, intact (beside): session 1 {_fmt(d.value('intact', metric, 1), 3)}, session "
-                 f"{last} {_fmt(d.value('intact', metric, last), 3)}"
+               f"p_expert in session 4 (beside): intact {_fmt(d.value(INTACT, 'p_expert', 4))}, block_2_4 "
+               f"{_fmt(d.value(BLOCKED, 'p_expert', 4))}",
+               *(f"{metric}, intact (beside): session 1 {_fmt(d.value(INTACT, metric, 1), 3)}, session "
+                 f"{last} {_fmt(d.value(INTACT, metric, last), 3)}"
                  for metric in ("correlation_sd", "saturated_fraction"))]
     f.key = (f"rate change {_percent(f.tests[0].estimate)}; correlation change "
              f"{f.tests[1].estimate.format(f.tests[1].digits)}; distance fall 1->{last - 1} "
@@ -621,12 +626,12 @@ def finding_6(d: Data, last: int) -> Finding:
     def value(condition: str, metric: str, session: int) -> np.ndarray:
         return d.value(condition, metric, session)
 
-    cue_1, cue_last = (value("intact", "cue_responsive_fraction", s) for s in (1, last))
-    out_1, out_last = (value("intact", "outcome_responsive_fraction", s) for s in (1, last))
-    ind_1, ind_last = value("intact", "indicative_fraction", 1), value("intact", "indicative_fraction", last)
+    cue_1, cue_last = (value(INTACT, "cue_responsive_fraction", s) for s in (1, last))
+    out_1, out_last = (value(INTACT, "outcome_responsive_fraction", s) for s in (1, last))
+    ind_1, ind_last = (value(INTACT, "indicative_fraction", s) for s in (1, last))
     first, end = BLOCK_SPAN
-    block_rise = (value("block_2_4", "indicative_fraction", end)
-                  - value("block_2_4", "indicative_fraction", first))
+    block_rise = (value(BLOCKED, "indicative_fraction", end)
+                  - value(BLOCKED, "indicative_fraction", first))
     f.tests = [_above("6a", "intact session 1, cue- minus outcome-responsive fraction", cue_1 - out_1),
                _above("6b", f"intact session {last}, outcome- minus cue-responsive fraction",
                       out_last - cue_last),
@@ -635,25 +640,25 @@ def finding_6(d: Data, last: int) -> Finding:
                _above("6d", f"intact indicative_fraction, session {last} - {INDICATIVE_GROWTH:g} x "
                             "session 1", ind_last - INDICATIVE_GROWTH * ind_1, 3),
                _above("6e", f"intact session {last}, indicative_fraction - indicative_fraction_shuffled",
-                      ind_last - value("intact", "indicative_fraction_shuffled", last), 3)]
+                      ind_last - value(INTACT, "indicative_fraction_shuffled", last), 3)]
     f.checks = [_not_above("6f", f"block_2_4's indicative_fraction, session {end} - session {first}",
                            block_rise, 3)]
     ratio = _ratio_of_means(ind_1, ind_last)
     f.lines = [f"cue-/outcome-responsive fraction, intact: session 1 {_fmt(cue_1)} / {_fmt(out_1)}, session "
                f"{last} {_fmt(cue_last)} / {_fmt(out_last)}",
                f"indicative_fraction, intact: session 1 {_fmt(ind_1, 3)}, session 4 "
-               f"{_fmt(value('intact', 'indicative_fraction', 4), 3)}, session {last} {_fmt(ind_last, 3)} "
+               f"{_fmt(value(INTACT, 'indicative_fraction', 4), 3)}, session {last} {_fmt(ind_last, 3)} "
                f"(ratio of seed means {last}/1: {ratio:.2f}); shuffled labels, session {last}: "
-               f"{_fmt(value('intact', 'indicative_fraction_shuffled', last), 3)}",
+               f"{_fmt(value(INTACT, 'indicative_fraction_shuffled', last), 3)}",
                f"indicative_fraction, block_2_4: session 1 "
-               f"{_fmt(value('block_2_4', 'indicative_fraction', 1), 3)}, session {first} "
-               f"{_fmt(value('block_2_4', 'indicative_fraction', first), 3)}, session {end} "
-               f"{_fmt(value('block_2_4', 'indicative_fraction', end), 3)}",
+               f"{_fmt(value(BLOCKED, 'indicative_fraction', 1), 3)}, session {first} "
+               f"{_fmt(value(BLOCKED, 'indicative_fraction', first), 3)}, session {end} "
+               f"{_fmt(value(BLOCKED, 'indicative_fraction', end), 3)}",
                f"beside: indicative_fraction_post (post-outcome activity), intact session 1 "
-               f"{_fmt(value('intact', 'indicative_fraction_post', 1), 3)}, session {last} "
-               f"{_fmt(value('intact', 'indicative_fraction_post', last), 3)}; cue_outcome_index session 1 "
-               f"{_fmt(value('intact', 'cue_outcome_index', 1))}, session {last} "
-               f"{_fmt(value('intact', 'cue_outcome_index', last))}"]
+               f"{_fmt(value(INTACT, 'indicative_fraction_post', 1), 3)}, session {last} "
+               f"{_fmt(value(INTACT, 'indicative_fraction_post', last), 3)}; cue_outcome_index session 1 "
+               f"{_fmt(value(INTACT, 'cue_outcome_index', 1))}, session {last} "
+               f"{_fmt(value(INTACT, 'cue_outcome_index', last))}"]
     f.key = (f"cue - outcome, session 1 {f.tests[0].estimate.format()}; outcome - cue, session {last} "
              f"{f.tests[1].estimate.format()}; indicative {_fmt(ind_1, 3)} -> {_fmt(ind_last, 3)} (ratio "
              f"{ratio:.2f}); block_2_4 rise {first}->{end} {f.checks[0].estimate.format(3)}")
@@ -673,7 +678,7 @@ def finding_7(d: Data, last: int) -> Finding:
                 judged=False)
 
     def value(metric: str, session: int) -> np.ndarray:
-        return d.value("intact", metric, session)
+        return d.value(INTACT, metric, session)
 
     r2_th = value("input_r2_thalamus", last)
     lead_1, lead_last = value("input_lead_thalamus_s", 1), value("input_lead_thalamus_s", last)
@@ -709,7 +714,7 @@ def finding_8(d: Data, last: int) -> Finding:
                 judged=False)
 
     def value(metric: str, session: int) -> np.ndarray:
-        return d.value("intact", metric, session)
+        return d.value(INTACT, metric, session)
 
     given_excited = {s: value("th_movement_given_excited", s) for s in (1, last)}
     given_other = {s: value("th_excited_given_nonmovement", s) for s in (1, last)}
@@ -747,26 +752,26 @@ def finding_9(d: Data, expert: range, last: int) -> Finding:
                 "seeds meeting each clause alone, the training trials, and the cortical activity left under "
                 "thalamic silencing (mean_activity of expert_thalamus_block / intact)",
                 judged=False)
-    level = d.value("intact", NOISE_OFF, last)
-    silenced = d.mean_over("expert_thalamus_block", NOISE_OFF, expert)
-    blocked = d.mean_over("expert_block", NOISE_OFF, expert)
-    evaluated = np.isfinite([d.value("expert_thalamus_block", NOISE_OFF, s) for s in expert])
-    gains = np.array([d.value("expert_thalamus_block", THALAMUS_GAIN, s) for s in expert])
+    level = d.value(INTACT, NOISE_OFF, last)
+    silenced = d.mean_over(EXPERT_THALAMUS, NOISE_OFF, expert)
+    blocked = d.mean_over(EXPERT_BLOCK, NOISE_OFF, expert)
+    evaluated = np.isfinite([d.value(EXPERT_THALAMUS, NOISE_OFF, s) for s in expert])
+    gains = np.array([d.value(EXPERT_THALAMUS, THALAMUS_GAIN, s) for s in expert])
     ran_silenced = bool(evaluated.any()) and bool(np.all(gains[evaluated] == 0))  # NaN (no column): False
     loss = SILENCED_FRACTION * level - silenced if ran_silenced else np.full(len(d.seeds), math.nan)
     f.tests = [_above("9a", f"{SILENCED_FRACTION:g} x expert level - expert_thalamus_block", loss),
                _within("9b", "expert_block - expert level", blocked - level, EQUIVALENCE_MARGIN)]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = silenced / level
-        activity = (d.mean_over("expert_thalamus_block", "mean_activity", expert)
-                    / d.mean_over("intact", "mean_activity", expert))
+        activity = (d.mean_over(EXPERT_THALAMUS, "mean_activity", expert)
+                    / d.mean_over(INTACT, "mean_activity", expert))
     ratio[~np.isfinite(ratio)] = math.nan
     alone_a = np.isfinite(ratio) & (silenced <= SILENCED_FRACTION * level)
     alone_b = np.isfinite(blocked - level) & (np.abs(blocked - level) <= EQUIVALENCE_MARGIN)
     n = int(np.sum(np.isfinite(level)))
     f.lines = [f"noise off: expert level (intact after session {last}) {_fmt(level)}; over {span(expert)}: "
                f"expert_block {_fmt(blocked)}, expert_thalamus_block {_fmt(silenced)}, intact (beside) "
-               f"{_fmt(d.mean_over('intact', NOISE_OFF, expert))}",
+               f"{_fmt(d.mean_over(INTACT, NOISE_OFF, expert))}",
                "thalamus_gain of expert_thalamus_block's evaluations: "
                + ("0 (silenced)" if ran_silenced else
                   f"{'missing' if not np.isfinite(gains).any() else 'not 0 in every one'}: they did not run "
@@ -777,9 +782,9 @@ def finding_9(d: Data, expert: range, last: int) -> Finding:
                f"{EQUIVALENCE_MARGIN:g}: "
                f"{int(alone_b.sum())} of {n}; both: {int((alone_a & alone_b).sum())}",
                f"training trials (exploration noise on), {span(expert)}: intact "
-               f"{_fmt(d.mean_over('intact', 'success', expert))}, expert_block "
-               f"{_fmt(d.mean_over('expert_block', 'success', expert))}, expert_thalamus_block "
-               f"{_fmt(d.mean_over('expert_thalamus_block', 'success', expert))}",
+               f"{_fmt(d.mean_over(INTACT, 'success', expert))}, expert_block "
+               f"{_fmt(d.mean_over(EXPERT_BLOCK, 'success', expert))}, expert_thalamus_block "
+               f"{_fmt(d.mean_over(EXPERT_THALAMUS, 'success', expert))}",
                "cortical activity left under thalamic silencing (mean_activity, expert_thalamus_block / "
                f"intact, {span(expert)}): "
                + (_fmt(activity) if np.isfinite(activity).any() else "not measured (no neural analysis of "
@@ -795,13 +800,13 @@ def finding_9(d: Data, expert: range, last: int) -> Finding:
 def partial_block_lines(d: Data) -> list[str]:
     """Beyond the lab: where a partial block's learning during sessions 2-4 falls (noise-off held-out
     success after session 4 - after session 1; the training trials beside it)."""
-    conditions = ("intact", "partial_block", "block_2_4")
+    conditions = (INTACT, PARTIAL, BLOCKED)
     gains = {c: _gain(d, c, NOISE_OFF, 1, 4) for c in conditions}
-    _, above_block = _greater(gains["partial_block"], gains["block_2_4"])
-    _, below_intact = _greater(gains["intact"], gains["partial_block"])
+    _, above_block = _greater(gains[PARTIAL], gains[BLOCKED])
+    _, below_intact = _greater(gains[INTACT], gains[PARTIAL])
     trained = {c: _gain(d, c, "success", 1, 4) for c in conditions}
-    return [f"noise-off gain sessions 2-4 (after 4 - after 1): intact {_fmt(gains['intact'])}, partial_block "
-            f"{_fmt(gains['partial_block'])}, block_2_4 {_fmt(gains['block_2_4'])}",
+    return [f"noise-off gain sessions 2-4 (after 4 - after 1): intact {_fmt(gains[INTACT])}, partial_block "
+            f"{_fmt(gains[PARTIAL])}, block_2_4 {_fmt(gains[BLOCKED])}",
             f"partial_block - block_2_4: {above_block}",
             f"intact - partial_block: {below_intact}",
             "training trials (exploration noise on), session 4 - session 1: "
@@ -811,7 +816,7 @@ def partial_block_lines(d: Data) -> list[str]:
 def expert_precue_line(d: Data, sessions: int) -> str:
     """The check of "experts lift before the cue in at most 15 % of trials" (not a numbered finding):
     intact's pre-cue lift rate in its last session, mean across seeds."""
-    rate = mean_ci(d.value("intact", "precue_lift", sessions))
+    rate = mean_ci(d.value(INTACT, "precue_lift", sessions))
     if rate.n == 0:
         return (f"Experts' pre-cue lifts (intact, session {sessions}): not measured (no precue_lift column "
                 "in the runs' episodes.csv).")

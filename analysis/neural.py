@@ -41,13 +41,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from analysis import activity, currents, expert, geometry, indicative, inputs, probe, responses
 from analysis.indicative import threshold_balanced_accuracy
-from analysis.sessions import cued_reach, load_session, recorded_sessions
-from analysis.weights import checkpoints, inputs_at, load_weights
+from analysis.run_format import activity_files, checkpoint_files, probe_files
+from analysis.sessions import cued_reach, load_session
+from analysis.weights import inputs_at, load_weights
 
 #: One-sentence definition of every per-session metric (the report prints these).
 METRICS: dict[str, str] = {
@@ -120,73 +123,73 @@ METRICS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class NeuralAnalysisConfig:
+class NeuralAnalysisConfig(BaseModel):
     """Knobs of :func:`analyse_run` (defaults: the lab's choices where it made one).
 
-    Attributes:
-        n_units_correlation: units in the correlation field of view (fewer than samples per trial).
-        shrinkage: weight of the identity in each trial's correlation matrix.
-        riemann_tol: stopping tolerance of the Karcher-mean iteration (norm of the mean log-map; the
-            error of a mean is of that order, in distance units).
-        diffusion_neighbors: nearest neighbours whose median distance sets the diffusion kernel width.
-        saturation: |rate| above which a sample of a unit counts as saturated (rates are bounded by 1).
-        window_s: length (s) of the time windows of the expert classifier.
-        svm_c: inverse regularisation of the linear SVM.
-        cv_folds: folds of every stratified / grouped cross-validation (fewer if a class is smaller).
-        min_trials_per_session: fewest trials a session (or probe) needs for p_expert and the
-            responsiveness and probe tests.
-        fdr_q: false-discovery rate of the Benjamini-Hochberg correction of every per-unit test.
-        indicative_window_s: length (s) of the cue-aligned windows of the pre-grab indicative units.
-        outcome_window_s: length (s) of the post-outcome window of ``indicative_fraction_post``.
-        n_shuffles: label shuffles of the indicative-unit null distribution.
-        min_trials_per_outcome: fewest successes and fewest failures for indicative units.
-        response_window_s: length (s) of the windows before / after cue and outcome for responsiveness.
-        min_response: smallest |mean rate change| (rate units) of a cue- or outcome-responsive unit
-            (:mod:`analysis.responses`; 0.05 = 5 % of the tanh rate's half-range, the model's
-            counterpart of the lab's DF/F threshold for a responding cell).
-        movement_quantile: top fraction of units called movement units and Th-excited units by
-            ``th_movement_overlap`` (only).
-        command_variance: share of the command's within-trial variance that its principal components
-            carry into the movement-unit test.
-        probe_window_s: length (s) of the windows before / after the probe pulse's onset.
-        probe_min_response: smallest mean probe response (rate units; beyond the control trials' change
-            where the probe has them) of a Th-excited unit (:mod:`analysis.probe`).
-        min_movement_r2: smallest held-out share of a unit's within-trial rate variance that the command
-            explains for a movement unit (:mod:`analysis.movement`).
-        max_regression_samples: movement-period samples (seeded subset) for the ridge regressions.
-        ridge_alphas: penalties the ridge regression chooses from.
-        lift_window_s: half-width (s) of the lift-aligned window of the lead measurements.
-        min_lead_r2: smallest ``input_r2_<X>`` for which the population's lead is measured.
-    """
+    A pydantic model like the run's config sections (frozen, unknown fields refused, strict types);
+    each field's meaning is its docstring."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
 
     n_units_correlation: int = 48
+    """units in the correlation field of view (fewer than samples per trial)."""
     shrinkage: float = 0.1
+    """weight of the identity in each trial's correlation matrix."""
     riemann_tol: float = 1e-6
+    """stopping tolerance of the Karcher-mean iteration (norm of the mean log-map; the error of a mean is
+    of that order, in distance units)."""
     diffusion_neighbors: int = 5
+    """nearest neighbours whose median distance sets the diffusion kernel width."""
     saturation: float = 0.95
+    """|rate| above which a sample of a unit counts as saturated (rates are bounded by 1)."""
     window_s: float = 0.5
+    """length (s) of the time windows of the expert classifier."""
     svm_c: float = 1.0
+    """inverse regularisation of the linear SVM."""
     cv_folds: int = 5
+    """folds of every stratified / grouped cross-validation (fewer if a class is smaller)."""
     min_trials_per_session: int = 5
+    """fewest trials a session (or probe) needs for p_expert and the responsiveness and probe tests."""
     fdr_q: float = 0.05
+    """false-discovery rate of the Benjamini-Hochberg correction of every per-unit test."""
     indicative_window_s: float = 0.3
+    """length (s) of the cue-aligned windows of the pre-grab indicative units."""
     outcome_window_s: float = 0.3
+    """length (s) of the post-outcome window of ``indicative_fraction_post``."""
     n_shuffles: int = 200
+    """label shuffles of the indicative-unit null distribution."""
     min_trials_per_outcome: int = 5
+    """fewest successes and fewest failures for indicative units."""
     response_window_s: float = 0.3
+    """length (s) of the windows before / after cue and outcome for responsiveness."""
     min_response: float = 0.05
+    """smallest |mean rate change| (rate units) of a cue- or outcome-responsive unit
+    (:mod:`analysis.responses`; 0.05 = 5 % of the tanh rate's half-range, the model's counterpart of the
+    lab's DF/F threshold for a responding cell)."""
     movement_quantile: float = 0.25
+    """top fraction of units called movement units and Th-excited units by ``th_movement_overlap`` (only)."""
     command_variance: float = 0.95
+    """share of the command's within-trial variance that its principal components carry into the
+    movement-unit test."""
     probe_window_s: float = 0.06
+    """length (s) of the windows before / after the probe pulse's onset."""
     probe_min_response: float = 0.05
+    """smallest mean probe response (rate units; beyond the control trials' change where the probe has
+    them) of a Th-excited unit (:mod:`analysis.probe`)."""
     min_movement_r2: float = 0.1
+    """smallest held-out share of a unit's within-trial rate variance that the command explains for a
+    movement unit (:mod:`analysis.movement`)."""
     max_regression_samples: int = 2000
+    """movement-period samples (seeded subset) for the ridge regressions."""
     ridge_alphas: tuple[float, ...] = (1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4)
+    """penalties the ridge regression chooses from."""
     lift_window_s: float = 0.6
+    """half-width (s) of the lift-aligned window of the lead measurements."""
     min_lead_r2: float = 0.01
+    """smallest ``input_r2_<X>`` for which the population's lead is measured."""
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         positive_int = {"n_units_correlation": 2, "diffusion_neighbors": 1, "cv_folds": 2,
                         "min_trials_per_session": 2, "n_shuffles": 20, "min_trials_per_outcome": 2,
                         "max_regression_samples": 10}
@@ -219,7 +222,7 @@ class NeuralAnalysisConfig:
                 or not all(isinstance(a, int | float) and a > 0 for a in self.ridge_alphas)):
             raise ValueError(f"NeuralAnalysisConfig.ridge_alphas={self.ridge_alphas!r} must be a non-empty "
                              f"tuple of positive numbers")
-
+        return self
 
 @dataclass
 class RunNeural:
@@ -265,7 +268,7 @@ def analyse_run(run_dir: Path, *, seed: int, reference_session: int | None = Non
 
 def _analyse_run(run_dir: Path, seed: int, reference_session: int | None,
                  config: NeuralAnalysisConfig) -> RunNeural:
-    files = recorded_sessions(run_dir)
+    files = activity_files(run_dir)
     if not files:
         raise FileNotFoundError(f"{run_dir}: no activity/session_NN.npz")
     if reference_session is None:
@@ -279,8 +282,8 @@ def _analyse_run(run_dir: Path, seed: int, reference_session: int | None,
 
     shape, embedding = geometry.geometry(sessions, first, reference_session, config, seed)
     p_expert = expert.p_expert(sessions, first, reference_session, config, seed)
-    found, loaded = checkpoints(run_dir), {}
-    probes = probe.probe_files(run_dir)
+    found, loaded = checkpoint_files(run_dir), {}
+    probes = probe_files(run_dir)
     for s in sessions:
         row = rows[s.number]
         row.update(activity.activity_metrics(s.cortex, s.valid, config.saturation))
@@ -299,4 +302,4 @@ def _analyse_run(run_dir: Path, seed: int, reference_session: int | None,
 
 
 __all__ = ["METRICS", "NeuralAnalysisConfig", "RunNeural", "analyse_run", "cued_reach", "load_weights",
-           "recorded_sessions", "threshold_balanced_accuracy"]
+           "threshold_balanced_accuracy"]

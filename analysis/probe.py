@@ -52,7 +52,6 @@ that have samples in both windows, or without movement units' data (for the two 
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,14 +62,13 @@ from scipy import stats
 
 from analysis.fdr import benjamini_hochberg
 from analysis.movement import movement_units
-from analysis.sessions import Session, numbered_files
+from analysis.sessions import Session
 
 if TYPE_CHECKING:
     from analysis.neural import NeuralAnalysisConfig
 
 KEYS = ("th_excited_fraction", "th_movement_given_excited", "th_excited_given_nonmovement",
         "movement_unit_fraction")
-_PROBE_FILE = re.compile(r"^session_(\d{2,})\.npz$")
 
 
 @dataclass
@@ -92,11 +90,6 @@ class Probe:
         total = np.einsum("pt,ptn->pn", mask.astype(np.float64), self.cortex, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(count[:, None] > 0, total / count[:, None], np.nan)
-
-
-def probe_files(run_dir: Path) -> dict[int, Path]:
-    """``{session: path}`` of the run's probe recordings."""
-    return numbered_files(Path(run_dir) / "probe", _PROBE_FILE)
 
 
 def load_probe(path: Path) -> Probe:

@@ -13,7 +13,6 @@ outcome input switches on).
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import numpy as np
 #: Input populations onto the cortex, by analysis name -> array name in the session file.
 INPUT_ARRAYS: dict[str, str] = {"thalamus": "thalamus", "s1": "s1", "cue": "cue_input"}
 
-_SESSION_FILE = re.compile(r"^session_(\d{2,})\.npz$")
 
 
 @dataclass
@@ -123,19 +121,6 @@ def movement_samples(s: Session, limit: int, generator: np.random.Generator
     size = min(len(trial_of), limit)
     subset = np.sort(generator.choice(len(trial_of), size=size, replace=False))
     return movement, subset, trial_of[subset]
-
-
-def numbered_files(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
-    """``{number: path}`` of the files in ``folder`` whose name matches ``pattern`` (group 1 = number)."""
-    if not folder.is_dir():
-        return {}
-    found = {int(m.group(1)): path for path in folder.iterdir() if (m := pattern.match(path.name))}
-    return dict(sorted(found.items()))
-
-
-def recorded_sessions(run_dir: Path) -> dict[int, Path]:
-    """``{session: path}`` of the merged session files of a run, by session number."""
-    return numbered_files(Path(run_dir) / "activity", _SESSION_FILE)
 
 
 def window_mean(data: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,9 @@
 """Tables of an ablation: every trial and every evaluation of every run, and per-session summaries.
 
-- ``trials.csv``: the columns ``condition, seed`` followed by ``training.train.EPISODE_COLUMNS``
-  (``episode, session, success, ..., precue_lift``), one row per trial of every finished run.
-- ``evaluation.csv``: ``condition, seed`` followed by ``training.train.EVALUATION_COLUMNS``
+- ``trials.csv``: the columns ``condition, seed`` followed by a run's ``episodes.csv`` columns
+  (:data:`analysis.run_format.EPISODE_COLUMNS`:
+  ``episode, session, success, ..., precue_lift``), one row per trial of every finished run.
+- ``evaluation.csv``: ``condition, seed`` followed by :data:`analysis.run_format.EVALUATION_COLUMNS`
   (``episode, session, noise, trials, successes, success``), one row per evaluation of every finished run
   on its held-out trials (``session`` = sessions completed, 0 = before session 1; noise ``off``: the
   mean policy, ``on``: with exploration noise). A run folder without ``evaluation.csv`` (written before
@@ -27,11 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.run_format import EPISODES_FILE, EVALUATION_COLUMNS, EVALUATION_FILE
 from analysis.statistics import mean_ci
 
-#: The columns of a run's evaluation.csv (``training.train.EVALUATION_COLUMNS``, repeated here so that the
-#: analyses do not import the training stack); used when no run has one.
-EVALUATION_COLUMNS = ("episode", "session", "noise", "trials", "successes", "success", "thalamus_gain")
 #: Per-seed evaluation metrics (``Data`` names): held-out success with noise off / on.
 NOISE_OFF, NOISE_ON = "success_noise_off", "success_noise_on"
 #: Per-seed evaluation metric: the thalamic gain the noise-off evaluation ran with (0: silenced, 1: intact),
@@ -48,12 +47,12 @@ SUMMARY_COLUMNS = ("condition", "session", "seeds", "trials", "success_mean", "s
 
 def collect_trials(runs: list[tuple[str, int, Path]], path: Path) -> list[dict[str, str]]:
     """Concatenate the runs' ``episodes.csv`` (``(condition, seed, run_dir)`` each) into ``path``."""
-    return _concatenate(runs, "episodes.csv", path, ("episode", "session", "success"))
+    return _concatenate(runs, EPISODES_FILE, path, ("episode", "session", "success"))
 
 
 def collect_evaluations(runs: list[tuple[str, int, Path]], path: Path) -> list[dict[str, str]]:
     """Concatenate the runs' ``evaluation.csv`` into ``path`` (runs without one are left out)."""
-    return _concatenate(runs, "evaluation.csv", path, EVALUATION_COLUMNS, optional=True)
+    return _concatenate(runs, EVALUATION_FILE, path, EVALUATION_COLUMNS, optional=True)
 
 
 def _concatenate(runs: list[tuple[str, int, Path]], name: str, path: Path, fallback: tuple[str, ...],

@@ -15,21 +15,12 @@ A key the checkpoint lacks leaves its name out of :func:`load_inputs` (never an 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
-from analysis.sessions import numbered_files
-
-_CHECKPOINT_FILE = re.compile(r"^episode_(\d+)\.pt$")
 #: Input name -> state-dict key of the matrices stored as they act.
 _PLAIN = {"s1": "somatosensory", "cue": "auditory", "outcome": "outcome"}
-
-
-def checkpoints(run_dir: Path) -> dict[int, Path]:
-    """``{episode: path}`` of the run's checkpoints, by the episode they were taken at."""
-    return numbered_files(Path(run_dir) / "checkpoints", _CHECKPOINT_FILE)
 
 
 def load_inputs(path: Path) -> dict[str, np.ndarray]:

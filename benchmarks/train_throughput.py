@@ -35,6 +35,7 @@ from agents.config import AgentConfig
 from agents.dopamine import DopamineChannel
 from agents.recording import ActivityRecorder
 from agents.three_factor import ThreeFactorLearner
+from analysis import run_format
 from reach_env import ENV_ID_V1, ENV_KWARGS, MousePelletReachEnv
 
 
@@ -103,9 +104,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
-        recorder = ActivityRecorder(out / "activity", envs[0].max_steps, envs[0].control_timestep)
-        log = EpisodeLog(out / "episodes.csv", None)
-        writer = SummaryWriter(str(out / "tb"))
+        recorder = ActivityRecorder(out / run_format.ACTIVITY_DIR, envs[0].max_steps,
+                                    envs[0].control_timestep)
+        log = EpisodeLog(out / run_format.EPISODES_FILE, None)
+        writer = SummaryWriter(str(out / run_format.TENSORBOARD_DIR))
         start = time.perf_counter()
         for k, record in enumerate(records):
             sessions = [1] * len(record.summaries)

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from reach_env.pellet_reach_env import MousePelletReachEnv
 from reach_env.scripted import ScriptedReachController
 from reach_env.trial import EVENTS, Outcome
+from reach_env.video import write_mp4
 
 POLICIES = ("scripted", "random", "rest")
 
@@ -112,9 +113,7 @@ def evaluate(policy: str, episodes: int, seed: int = 0, video: str | None = None
                 result.event_times[event].append(time)
     env.close()
     if video:
-        import imageio.v2 as imageio
-
-        imageio.mimsave(video, frames, fps=env.metadata["render_fps"], macro_block_size=8)
+        write_mp4(video, frames, env.metadata["render_fps"])
     return result
 
 

@@ -11,11 +11,11 @@ import yaml
 from small_setups import SMALL_AGENT
 
 from analysis.ablation_report import EXPERT_NEURAL_CONDITIONS, NEURAL_CONDITIONS
+from analysis.conditions import Condition
 from analysis.neural import METRICS
-from analysis.tables import EVALUATION_COLUMNS as ANALYSIS_EVALUATION_COLUMNS
+from analysis.run_format import EPISODE_COLUMNS, EVALUATION_COLUMNS
 from analysis.tables import SUCCESS_BY_SEED_COLUMNS, SUMMARY_COLUMNS
-from training.ablate import CONDITIONS, QUICK, AblationConfig, main, parse_args, plan_runs
-from training.train import EPISODE_COLUMNS, EVALUATION_COLUMNS
+from training.ablate import QUICK, AblationConfig, main, parse_args, plan_runs
 
 # The sweeps here (local process pool and Ray) take half a minute together: the whole module is slow.
 pytestmark = pytest.mark.slow
@@ -73,8 +73,8 @@ def test_plan_is_paired_and_forks_from_intact():
     config = AblationConfig()
     specs = plan_runs(config, Path("out"))
     assert config.seeds >= 5
-    assert sorted({s.condition for s in specs}) == sorted(CONDITIONS)
-    for condition in CONDITIONS:
+    assert sorted({s.condition for s in specs}) == sorted(Condition)
+    for condition in Condition:
         assert [s.seed for s in specs if s.condition == condition] == config.seed_list
     by_key = {s.key: s for s in specs}
     for spec in specs:
@@ -118,7 +118,7 @@ def test_sweep_writes_every_output(tiny_sweep):
     assert code == 0
     rows = _rows(out / "trials.csv")
     assert list(rows[0])[:2] == ["condition", "seed"] and set(EPISODE_COLUMNS) <= set(rows[0])
-    counts = {c: sum(r["condition"] == c for r in rows) for c in CONDITIONS}
+    counts = {c: sum(r["condition"] == c for r in rows) for c in Condition}
     assert counts == {"intact": 48, "block_2_4": 48, "partial_block": 48, "expert_block": 8,
                       "expert_thalamus_block": 8}
     summary = _rows(out / "summary.csv")
@@ -130,7 +130,6 @@ def test_sweep_writes_every_output(tiny_sweep):
     assert all(r["precue_lift_mean"] for r in summary if r["trials"] != "0")
     # Every evaluation of every run: noise off and on at the start (session 0, or the fork's session) and
     # after every session; one row per point per run.
-    assert ANALYSIS_EVALUATION_COLUMNS == EVALUATION_COLUMNS
     evaluations = _rows(out / "evaluation.csv")
     assert list(evaluations[0]) == ["condition", "seed", *EVALUATION_COLUMNS]
 
@@ -217,11 +216,11 @@ def test_a_failed_run_is_reported_without_losing_the_others(tmp_path):
     assert code == 1
     failures = {f["key"]: f["error"] for f in json.loads((out / "failures.json").read_text())}
     assert "unreadable" in failures["intact/seed_01"]
-    forks = {f"{c}/seed_01" for c in CONDITIONS if c != "intact"}
+    forks = {f"{c}/seed_01" for c in Condition if c != "intact"}
     assert {k for k in failures if k != "intact/seed_01"} == forks
-    assert all("intact/seed_01" in failures[f"{c}/seed_01"] for c in CONDITIONS if c != "intact")
+    assert all("intact/seed_01" in failures[f"{c}/seed_01"] for c in Condition if c != "intact")
     rows = _rows(out / "trials.csv")
-    assert {r["seed"] for r in rows} == {"0"} and {r["condition"] for r in rows} == set(CONDITIONS)
+    assert {r["seed"] for r in rows} == {"0"} and {r["condition"] for r in rows} == set(Condition)
     assert "intact/seed_01" in (out / "report.md").read_text()
 
 

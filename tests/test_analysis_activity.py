@@ -8,7 +8,8 @@ from synthetic_runs import Plan, make_run
 
 from analysis import spd
 from analysis.activity import activity_metrics, pair_correlation_moments
-from analysis.sessions import load_session, recorded_sessions
+from analysis.run_format import activity_files
+from analysis.sessions import load_session
 
 
 def brute_force_pairs(activity: np.ndarray, valid: np.ndarray) -> list[np.ndarray]:
@@ -53,7 +54,7 @@ def test_saturated_fraction_counts_valid_samples_beyond_the_threshold_only():
 def session_metrics(root, plan: Plan) -> dict[int, dict[str, float]]:
     make_run(root, plan)
     return {number: activity_metrics((s := load_session(path, number)).cortex, s.valid, 0.95)
-            for number, path in recorded_sessions(root).items()}
+            for number, path in activity_files(root).items()}
 
 
 def test_planted_growth_of_shared_fluctuations_widens_the_correlation_distribution(tmp_path):

@@ -10,7 +10,8 @@ from synthetic_runs import CUE, Plan, make_run
 
 from analysis.indicative import indicative, threshold_balanced_accuracy, window_p_values
 from analysis.neural import NeuralAnalysisConfig
-from analysis.sessions import load_session, recorded_sessions
+from analysis.run_format import activity_files
+from analysis.sessions import load_session
 
 CONFIG = NeuralAnalysisConfig(n_shuffles=100)
 
@@ -18,7 +19,7 @@ CONFIG = NeuralAnalysisConfig(n_shuffles=100)
 def per_session(root, plan: Plan, config: NeuralAnalysisConfig = CONFIG) -> dict[int, dict[str, float]]:
     make_run(root, plan)
     return {number: indicative(load_session(path, number), config, seed=0)
-            for number, path in recorded_sessions(root).items()}
+            for number, path in activity_files(root).items()}
 
 
 def test_threshold_accuracy_is_perfect_for_a_separating_unit_of_either_sign_and_chance_for_noise():

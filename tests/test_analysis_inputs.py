@@ -11,7 +11,8 @@ from synthetic_runs import Plan, make_run
 from analysis.inputs import command_direction, inputs
 from analysis.lead import half_peak_lead
 from analysis.neural import NeuralAnalysisConfig
-from analysis.sessions import load_session, recorded_sessions, window_mean
+from analysis.run_format import activity_files
+from analysis.sessions import load_session, window_mean
 
 CONFIG = NeuralAnalysisConfig()
 
@@ -19,7 +20,7 @@ CONFIG = NeuralAnalysisConfig()
 def per_session(root, plan: Plan) -> dict[int, dict[str, float]]:
     make_run(root, plan)
     return {number: inputs(load_session(path, number), CONFIG, seed=0)
-            for number, path in recorded_sessions(root).items()}
+            for number, path in activity_files(root).items()}
 
 
 def command_lead(root, session: int) -> float:

@@ -43,7 +43,7 @@ def command_lead(root, session: int) -> float:
                                              ("min_movement_r2", -0.1)])
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
-        replace(NeuralAnalysisConfig(), **{field: value})
+        NeuralAnalysisConfig(**{field: value})
 
 
 def test_every_analysis_module_reports_exactly_the_metrics_of_the_table():

@@ -10,8 +10,9 @@ from synthetic_runs import Plan, groups, make_run, write_probe
 
 from analysis.movement import movement_unit_test, movement_units, split_half_test
 from analysis.neural import NeuralAnalysisConfig
-from analysis.probe import Probe, load_probe, probe_files, probe_metrics, th_excited
-from analysis.sessions import load_session, recorded_sessions, rng
+from analysis.probe import Probe, load_probe, probe_metrics, th_excited
+from analysis.run_format import activity_files, probe_files
+from analysis.sessions import load_session, rng
 
 CONFIG = NeuralAnalysisConfig()
 
@@ -21,7 +22,7 @@ def per_session(root, plan: Plan) -> dict[int, dict[str, float]]:
     probes = probe_files(root)
     return {number: probe_metrics(load_session(path, number),
                                   load_probe(probes[number]) if number in probes else None, CONFIG, seed=0)
-            for number, path in recorded_sessions(root).items()}
+            for number, path in activity_files(root).items()}
 
 
 # --- Th-excited units ---------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from synthetic_runs import CUE, Plan, make_run
 
 from analysis.neural import NeuralAnalysisConfig
 from analysis.responses import responses, responsive_units
-from analysis.sessions import Session, load_session, recorded_sessions
+from analysis.run_format import activity_files
+from analysis.sessions import Session, load_session
 
 CONFIG = NeuralAnalysisConfig()
 
@@ -18,7 +19,7 @@ CONFIG = NeuralAnalysisConfig()
 def per_session(root, plan: Plan) -> dict[int, dict[str, float]]:
     make_run(root, plan)
     return {number: responses(load_session(path, number), CONFIG)
-            for number, path in recorded_sessions(root).items()}
+            for number, path in activity_files(root).items()}
 
 
 def test_planted_shift_from_cue_to_outcome_responses_is_found(tmp_path):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from synthetic_runs import write_checkpoint
 
-from analysis.weights import checkpoints, inputs_at, load_inputs, load_weights
+from analysis.run_format import checkpoint_files
+from analysis.weights import inputs_at, load_inputs, load_weights
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_a_session_takes_the_latest_checkpoint_at_or_before_its_first_episode(tm
     for episode, scale in ((0, 1.0), (40, 2.0)):
         write_checkpoint(tmp_path / "checkpoints" / f"episode_{episode:06d}.pt",
                          scale * matrices["thalamocortical"], matrices["recurrent"])
-    found, cache = checkpoints(tmp_path), {}
+    found, cache = checkpoint_files(tmp_path), {}
     assert list(found) == [0, 40]
     early, late = inputs_at(39, found, cache), inputs_at(80, found, cache)
     np.testing.assert_allclose(early["thalamus"], matrices["thalamocortical"], rtol=1e-6)

@@ -3,7 +3,6 @@ weights under "cortex"; corrupt or foreign ones are refused before anything chan
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -21,7 +20,7 @@ TINY = TINY_RUN
 
 
 def fresh_run(config: TrainConfig) -> Run:
-    return build_run(config.protocol, config.agent, config.pretraining, **dataclasses.asdict(config.env))
+    return build_run(config.protocol, config.agent, config.pretraining, **config.env.make_kwargs())
 
 
 def snapshot(run: Run) -> dict:

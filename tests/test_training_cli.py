@@ -294,3 +294,53 @@ def test_env_id_selects_the_task_version(tiny_yaml, tmp_path, capsys):
         main(["--config", str(tiny_yaml), "--set", f"env.env_id={ENV_ID_V1}",
               "--set", "env.platform_turn=0.2", "--out", str(tmp_path / "n")])
     assert "env" in capsys.readouterr().err and not (tmp_path / "n").exists()
+
+
+# --- the config layer: every field documented, every env argument reachable ------------------------
+
+
+def test_help_lists_every_field_with_its_default_and_meaning():
+    from training.config import SECTIONS, fields_help
+
+    text = fields_help(SECTIONS)
+    for section, cls in SECTIONS.items():
+        for name, info in cls.model_fields.items():
+            line = next(line for line in text.splitlines() if line.startswith(f"  {section}.{name} ("))
+            assert f"default {info.get_default(call_default_factory=True)!r}" in line, line
+            assert info.description and len(line.split("): ", 1)[1]) > 10, line
+    assert "env.cue_time (float, default 0.6): onset (s from the trial start)" in text
+
+
+def test_the_env_section_covers_every_constructor_argument():
+    import inspect
+
+    from reach_env.pellet_reach_env import MousePelletReachEnv
+    from training.config import EnvConfig
+
+    arguments = set(inspect.signature(MousePelletReachEnv.__init__).parameters) - {"self"}
+    # render_mode, width and height are the output section's (filming), set by the trainer
+    assert arguments - set(EnvConfig.model_fields) == {"render_mode", "width", "height"}
+
+
+def test_an_env_field_set_on_the_command_line_reaches_the_env(tiny_yaml):
+    from training.protocol import build_run
+
+    config, _ = parse(tiny_yaml, "--set", "env.grip_threshold=0.45", "--set", "env.early_lift_aborts=false")
+    assert config.env.make_kwargs()["grip_threshold"] == 0.45
+    run = build_run(config.protocol, config.agent, config.pretraining, **config.env.make_kwargs())
+    assert run.envs[0].spec.kwargs["grip_threshold"] == 0.45
+    assert run.envs[0].spec.kwargs["early_lift_aborts"] is False
+    # a field left null keeps the task version's value (v1's pellet offset)
+    assert run.envs[0].spec.kwargs["pellet_offset"] == 0.003
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    (["--set", "env.grip_threshold=high"], ["env.grip_threshold", "'high'", "a number"]),
+    (["--set", "env.camera=top"], ["env.camera", "'top'", "side", "front"]),
+    (["--set", "env.mouth_radius=.inf"], ["env.mouth_radius", "finite"]),
+])
+def test_bad_env_fields_fail_naming_the_field(tiny_yaml, flags, words):
+    with pytest.raises(ValueError) as caught:
+        parse(tiny_yaml, *flags)
+    for word in words:
+        assert word in str(caught.value), str(caught.value)

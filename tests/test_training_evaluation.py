@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import json
 import math
 import random
@@ -26,12 +25,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from agents.pretraining import PretrainingConfig, warmup_seed
 from agents.three_factor import ThreeFactorLearner
+from analysis.run_format import EVALUATION_COLUMNS
 from reach_env import MousePelletReachEnv
 from training.checkpoint import FORMAT_VERSION
 from training.config import ConfigError, build_config
 from training.evaluate import main
 from training.protocol import ProtocolConfig, Run, build_run, evaluate
-from training.train import EVALUATION_COLUMNS, Trainer
+from training.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -217,7 +217,7 @@ def assert_same_state(a: dict, b: dict) -> None:
 
 def test_evaluate_leaves_the_run_as_it_found_it(tmp_path):
     config = tiny_config(tmp_path)
-    run = build_run(config.protocol, config.agent, config.pretraining, **dataclasses.asdict(config.env))
+    run = build_run(config.protocol, config.agent, config.pretraining, **config.env.make_kwargs())
     generator = run.learner.generator
     before = run_state(run)
     with spy() as (batches, _):
@@ -257,7 +257,7 @@ def test_evaluation_seeds_are_disjoint_from_every_seed_the_protocol_uses(protoco
     seeds = [*range(25), 99, 1234, 10**6, 2**31 - 1, 2**40]
 
     def used(seed: int) -> set[int]:
-        config = dataclasses.replace(protocol, seed=seed)
+        config = protocol.model_copy(update={"seed": seed})
         protocol_trials = {config.env_seed(e) for e in range(config.total_trials)}
         warmup = {warmup_seed(seed, k) for k in range(pretraining.critic_warmup_batches * config.batch)}
         # collect_demonstrations resets with seed * 100_000 + i
@@ -265,7 +265,7 @@ def test_evaluation_seeds_are_disjoint_from_every_seed_the_protocol_uses(protoco
         return protocol_trials | warmup | demonstrations
 
     def held_out(seed: int) -> set[int]:
-        config = dataclasses.replace(protocol, seed=seed)
+        config = protocol.model_copy(update={"seed": seed})
         return {config.eval_seed(k) for k in range(config.eval_trials)}
 
     every_used = set().union(*(used(s) for s in seeds))

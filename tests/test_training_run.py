@@ -4,17 +4,20 @@ files and videos; and that a second run into the same folder needs --resume."""
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from small_setups import TINY_RUN
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from analysis.run_format import EPISODE_COLUMNS
 from training.checkpoint import CheckpointError
 from training.config import TrainConfig, build_config, load_yaml, merge
-from training.train import EPISODE_COLUMNS, Trainer
+from training.train import Trainer
 
 TINY = TINY_RUN
 #: A much shorter trial timeline (5 control steps a trial) for the video run: rendering costs ~0.1 s a frame.
@@ -167,20 +170,43 @@ def test_second_run_without_resume_is_refused(run):
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-def check_videos(out: Path) -> None:
+def check_videos(out: Path) -> dict[tuple[str, int], int]:
+    """Check the mp4 files and TensorBoard samples of a 2 x 4-trial run; returns the frame count of each
+    sample's animation by (tag, step)."""
     videos = sorted(p.name for p in (out / "videos").iterdir())
     assert videos == ["session_01_episode_000000.mp4", "session_01_episode_000003.mp4",
                       "session_02_episode_000004.mp4", "session_02_episode_000007.mp4"]
     for name in videos:
         assert (out / "videos" / name).stat().st_size > 1024, name
-    images = accumulator(out).Tags()["images"]
-    assert images and all(t.startswith("videos/") for t in images), images
+    # In TensorBoard: each filmed trial is a sample of its session's tag, at its own step (trials completed
+    # once it ends: its 0-based episode + 1), encoded as a GIF.
+    acc = accumulator(out)
+    assert sorted(acc.Tags()["images"]) == ["videos/session_01", "videos/session_02"]
+    frames = {}
+    for tag, episodes in (("videos/session_01", [1, 4]), ("videos/session_02", [5, 8])):
+        events = acc.Images(tag)
+        assert [e.step for e in events] == episodes, tag
+        for event in events:
+            with Image.open(io.BytesIO(event.encoded_image_string)) as gif:
+                assert gif.format == "GIF", (tag, event.step)
+                frames[tag, event.step] = gif.n_frames
+    return frames
 
 
 def test_videos_short_trials(tmp_path):
     out = tmp_path / "video"
     train(out, env=SHORT_TRIALS, output={"video": True})
     check_videos(out)
+
+
+def test_videos_of_a_session_filmed_in_one_batch_are_two_samples(tmp_path):
+    # A batch as long as a session films its first and last trial together: each is logged at its own
+    # step, not both at the batch's end (where the second overwrote the first).
+    out = tmp_path / "video"
+    # A frame every control step: enough frames in these 5-step trials for every animation to move.
+    train(out, env=SHORT_TRIALS, protocol={"batch": 4}, output={"video": True, "video_stride": 1})
+    frames = check_videos(out)
+    assert all(n > 1 for n in frames.values()), frames
 
 
 @pytest.mark.slow

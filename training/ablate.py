@@ -1,18 +1,8 @@
 """Intact vs blocked dopamine across seeds: the lab's experiments in simulation, with their analyses.
 
-``python -m training.ablate --out runs/ablate`` runs, for every seed, five conditions:
-
-=========================  =================================================================================
-condition                  what is done
-=========================  =================================================================================
-``intact``                 shaping, then ``sessions`` sessions with dopamine intact
-``block_2_4``              M1 dopamine blocked in sessions 2-4 (the lab's CNO_2..CNO_4), then released
-``partial_block``          the same sessions at dopamine gain ``partial_gain`` (0 < g < 1), which the lab
-                           could not do
-``expert_block``           the intact run, after ``expert_after`` sessions, continued for
-                           ``expert_sessions`` sessions with M1 dopamine blocked
-``expert_thalamus_block``  the same, with the thalamic input silenced instead
-=========================  =================================================================================
+``python -m training.ablate --out runs/ablate`` runs, for every seed, the five conditions of
+:mod:`analysis.conditions` (intact; M1 dopamine blocked or at a partial gain in sessions 2-4; M1
+dopamine blocked or the thalamic input silenced in experts).
 
 The design is paired: every condition of a seed starts from the same shaped network (``block_2_4`` and
 ``partial_block`` fork from ``intact``'s checkpoint after shaping; the expert conditions fork from its
@@ -20,28 +10,30 @@ checkpoint after session ``expert_after``), and trial ``e`` of a seed gets the s
 condition. A difference between conditions of one seed is therefore the manipulation's, not luck's.
 
 Runs go to ``DIR/runs/<condition>/seed_NN`` (each a full training-run folder: TensorBoard, episodes.csv,
-activity, checkpoints) in parallel on a process pool (``--backend local``, the default) or a Ray cluster
-(``--backend ray``). A finished run leaves ``result.json`` and is skipped when the command is repeated;
-an interrupted one resumes from its newest checkpoint; a failed one is reported (``failures.json``) and
-its forks are skipped, without stopping the others. Then the analyses (:mod:`analysis`) write
-``trials.csv``, ``evaluation.csv``, ``success_by_seed.csv``, ``summary.csv``, ``neural.csv``, the figures
-and ``report.md``.
+activity, checkpoints; names in :mod:`analysis.run_format`) in parallel on a process pool
+(``--backend local``, the default) or a Ray cluster (``--backend ray``). A finished run leaves
+``result.json`` and is skipped when the command is repeated; an interrupted one resumes from its newest
+checkpoint; a failed one is reported (``failures.json``) and its forks are skipped, without stopping the
+others. Then the analyses (:mod:`analysis`) write ``trials.csv``, ``evaluation.csv``,
+``success_by_seed.csv``, ``summary.csv``, ``neural.csv``, the figures and ``report.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
+from pydantic import Field, model_validator
 from tqdm import tqdm
 
+from analysis import run_format
+from analysis.conditions import BLOCK_SESSIONS, AblationDesign, Condition
 from training.config import (
     ArgumentParser,
     ConfigError,
@@ -50,56 +42,36 @@ from training.config import (
     build_section,
     check_sections,
     fail,
+    fields_help,
     load_yaml,
     merge,
 )
 
-CONDITIONS: tuple[str, ...] = ("intact", "block_2_4", "expert_block", "expert_thalamus_block",
-                               "partial_block")
 
-#: The lab's schedule: dopamine terminals in M1 silenced in sessions 2, 3 and 4.
-BLOCK_SESSIONS = (2, 4)
+class AblationConfig(AblationDesign):
+    """What the ablation runs: its design (:class:`analysis.conditions.AblationDesign`: seeds, sessions,
+    trials per session, partial gain, expert fork and sessions) and how its runs are made.
 
-
-@dataclass(frozen=True)
-class AblationConfig:
-    """What the ablation runs.
-
-    Attributes:
-        seeds: number of seeds (``first_seed`` .. ``first_seed + seeds - 1``), each run in every condition.
-        first_seed: the first seed.
-        sessions: sessions of ``intact``, ``block_2_4`` and ``partial_block`` (the lab's 7, plus
-            sessions to follow the catch-up after the block).
-        trials_per_session: trials per session.
-        batch: trials run in parallel within one run.
-        partial_gain: dopamine gain of ``partial_block`` in sessions 2-4 (0 < g < 1).
-        expert_after: the expert conditions fork from ``intact`` after this session.
-        expert_sessions: sessions the expert manipulations last (compared with ``intact``'s same sessions).
-        activity_downsample: control steps per recorded activity sample (2: 40 ms, about an imaging frame).
-        eval_trials: held-out trials of each evaluation of each run (``evaluation.csv``: noise off
-            before session 1 and after every session); 64, the fewest that still give a success rate
-            to about +-0.06 (one s.e. at 0.5), because a sweep evaluates 50 runs.
-        eval_noise_on_every_session: evaluate with exploration noise too after every session (else
-            only before session 1 and after each run's last); evaluations cost more than the
-            training trials, so ``--quick`` leaves it off.
-        train: overrides of the training config's sections (``agent``, ``pretraining``, ``env``), as in
-            ``training.train``'s YAML files.
+    Each field's meaning is its docstring (``--help`` prints them).
     """
 
-    seeds: int = 10
-    first_seed: int = 0
-    sessions: int = 10
-    trials_per_session: int = 64
     batch: int = 32
-    partial_gain: float = 0.5
-    expert_after: int = 7
-    expert_sessions: int = 2
+    """trials run in parallel within one run."""
     activity_downsample: int = 2
+    """control steps per recorded activity sample (2: 40 ms, about an imaging frame)."""
     eval_trials: int = 64
+    """held-out trials of each evaluation of each run (``evaluation.csv``: noise off before session 1 and
+    after every session); 64, the fewest that still give a success rate to about +-0.06 (one s.e. at 0.5),
+    because a sweep evaluates 50 runs."""
     eval_noise_on_every_session: bool = True
-    train: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """evaluate with exploration noise too after every session (else only before session 1 and after each
+    run's last); evaluations cost more than the training trials, so ``--quick`` leaves it off."""
+    train: dict[str, Any] = Field(default_factory=dict)
+    """overrides of the training config's sections (``agent``, ``pretraining``, ``env``), as in
+    ``training.train``'s YAML files."""
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         for name in ("seeds", "sessions", "trials_per_session", "batch", "expert_after",
                      "expert_sessions", "activity_downsample", "eval_trials"):
             if getattr(self, name) < 1:
@@ -124,15 +96,12 @@ class AblationConfig:
         except ConfigError as error:
             raise error.within("ablation.train") from None
         self.base_config("runs/check", 0)  # validates the training overrides now, naming the field
+        return self
 
     @property
-    def seed_list(self) -> list[int]:
-        return list(range(self.first_seed, self.first_seed + self.seeds))
-
-    @property
-    def expert_sessions_range(self) -> tuple[int, int]:
-        """First and last (1-based) session of the expert manipulations."""
-        return self.expert_after + 1, self.expert_after + self.expert_sessions
+    def design(self) -> AblationDesign:
+        """The design alone, as the analyses take it."""
+        return AblationDesign(**{name: getattr(self, name) for name in AblationDesign.model_fields})
 
     def base_config(self, out: str, seed: int, **protocol: Any) -> TrainConfig:
         """The training config of one run (no videos; checkpoints at session boundaries only)."""
@@ -155,7 +124,7 @@ QUICK = dict(seeds=3, sessions=8, trials_per_session=32, expert_after=7, expert_
 class RunSpec:
     """One run of the sweep: a condition and seed, its config and where it starts."""
 
-    condition: str
+    condition: Condition
     seed: int
     config: TrainConfig
     parent: str | None = None  # key of the run it forks from
@@ -163,7 +132,7 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        return f"{self.condition}/seed_{self.seed:02d}"
+        return run_format.run_key(self.condition, self.seed)
 
     @property
     def directory(self) -> Path:
@@ -172,38 +141,24 @@ class RunSpec:
 
 def plan_runs(config: AblationConfig, out: Path) -> list[RunSpec]:
     """Every run of the sweep, parents before their forks."""
-    specs = []
-    tps = config.trials_per_session
-    first, last = BLOCK_SESSIONS
-    expert_first, expert_last = config.expert_sessions_range
-    for seed in config.seed_list:
-        def run_dir(condition: str, seed: int = seed) -> str:
-            return str(out / "runs" / condition / f"seed_{seed:02d}")
+    def run(condition: Condition, seed: int, parent: RunSpec | None) -> RunSpec:
+        spec = condition.spec
+        train = config.base_config(str(run_format.run_dir(out, condition, seed)), seed,
+                                   sessions=spec.last_session(config), da_block=spec.dopamine_block(config),
+                                   thalamus_block=spec.thalamus_block(config))
+        if parent is None:
+            return RunSpec(condition, seed, train)
+        fork_episode = spec.fork_session(config) * config.trials_per_session
+        return RunSpec(condition, seed, train, parent.key, fork_episode)
 
-        intact = RunSpec("intact", seed, config.base_config(run_dir("intact"), seed))
-        specs.append(intact)
-        specs.append(RunSpec("block_2_4", seed, config.base_config(run_dir("block_2_4"), seed,
-                                                                  da_block=f"{first}-{last}"),
-                             intact.key, 0))
-        specs.append(RunSpec("expert_block", seed,
-                             config.base_config(run_dir("expert_block"), seed, sessions=expert_last,
-                                                da_block=f"{expert_first}-{expert_last}"),
-                             intact.key, config.expert_after * tps))
-        specs.append(RunSpec("expert_thalamus_block", seed,
-                             config.base_config(run_dir("expert_thalamus_block"), seed, sessions=expert_last,
-                                                thalamus_block=f"{expert_first}-{expert_last}"),
-                             intact.key, config.expert_after * tps))
-        specs.append(RunSpec("partial_block", seed,
-                             config.base_config(run_dir("partial_block"), seed,
-                                                da_block=f"{first}-{last}:{config.partial_gain:g}"),
-                             intact.key, 0))
+    specs = []
+    for seed in config.seed_list:
+        intact = run(Condition.INTACT, seed, None)
+        specs += [intact] + [run(c, seed, intact) for c in Condition if c is not Condition.INTACT]
     return specs
 
 
 # --- one run (in a worker process) ------------------------------------------------------------------
-
-RESULT_FILE = "result.json"
-
 
 def execute_run(spec: RunSpec, parent_dir: str | None) -> dict[str, Any]:
     """Train one run to its end (resuming or forking as needed); never raises.
@@ -216,10 +171,10 @@ def execute_run(spec: RunSpec, parent_dir: str | None) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         directory = spec.directory
-        own = newest_checkpoint(directory / "checkpoints")
+        own = newest_checkpoint(directory / run_format.CHECKPOINT_DIR)
         fork_from = None
         if own is None and spec.parent is not None:
-            fork_from = checkpoint_path(Path(parent_dir) / "checkpoints", spec.fork_episode)
+            fork_from = checkpoint_path(Path(parent_dir) / run_format.CHECKPOINT_DIR, spec.fork_episode)
             if not fork_from.exists():
                 raise FileNotFoundError(f"parent run {spec.parent} has no checkpoint {fork_from.name}")
         trainer = Trainer(spec.config, resume=own is not None, fork_from=fork_from)
@@ -229,7 +184,7 @@ def execute_run(spec: RunSpec, parent_dir: str | None) -> dict[str, Any]:
                   "resumed_from": own.name if own else None,
                   "pretraining": trainer.run.pretraining_figures,
                   "wall_s": round(time.perf_counter() - started, 1)}
-        (directory / RESULT_FILE).write_text(json.dumps(result, indent=1))
+        run_format.write_result(directory, result)
         return result
     except BaseException as error:  # noqa: BLE001 - a worker reports every failure instead of dying
         return {"key": spec.key, "condition": spec.condition, "seed": spec.seed, "status": "failed",
@@ -239,19 +194,12 @@ def execute_run(spec: RunSpec, parent_dir: str | None) -> dict[str, Any]:
 
 def finished_result(spec: RunSpec) -> dict[str, Any] | None:
     """The saved result of a run that completed earlier (None if it did not)."""
-    path = spec.directory / RESULT_FILE
-    if not path.exists():
-        return None
-    try:
-        result = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
-    return result if result.get("status") == "done" else None
+    return run_format.read_result(spec.directory)
 
 
 def trials_done(spec: RunSpec) -> int:
     """Trials logged so far by a run (rows of its episodes.csv), for the progress bar."""
-    path = spec.directory / "episodes.csv"
+    path = spec.directory / run_format.EPISODES_FILE
     try:
         with open(path, "rb") as f:
             return max(sum(1 for _ in f) - 1, 0)
@@ -318,7 +266,7 @@ def run_sweep(specs: list[RunSpec], backend,
 
 
 def write_failures(out: Path, failed: dict[str, dict]) -> None:
-    path = out / "failures.json"
+    path = out / run_format.FAILURES_FILE
     if failed:
         path.write_text(json.dumps(list(failed.values()), indent=1))
     elif path.exists():
@@ -338,7 +286,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.
     Raises:
         ConfigError: one line naming the file or flag and the field.
     """
-    parser = ArgumentParser(prog="python -m training.ablate", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m training.ablate", description=__doc__.splitlines()[0],
+                            epilog="ablation fields (YAML file given with --config):\n"
+                                   + fields_help({"ablation": AblationConfig}),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/ablate", help="output folder (runs, tables, figures, report)")
     parser.add_argument("--quick", action="store_true",
                         help="3 seeds, 8 sessions of 32 trials, expert manipulations in session 8: "
@@ -389,8 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(error)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    saved = out / "ablation.json"
-    settings = dataclasses.asdict(config)
+    saved = out / run_format.ABLATION_FILE
+    settings = config.model_dump()
     if saved.exists() and json.loads(saved.read_text()) != settings:
         fail(ConfigError(f"{out} holds an ablation with other settings ({saved}); use another --out"))
     saved.write_text(json.dumps(settings, indent=1))
@@ -404,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         report = analyse_ablation(out, config, specs, failed, backend, progress=not args.no_progress)
     total_s = time.perf_counter() - started
     # Wall time of this invocation (a repeat that skips finished runs times only what it redid).
-    (out / "timing.json").write_text(json.dumps({"runs_s": round(runs_s, 1),
+    (out / run_format.TIMING_FILE).write_text(json.dumps({"runs_s": round(runs_s, 1),
                                                  "analyses_s": round(total_s - runs_s, 1),
                                                  "wall_s": round(total_s, 1)}, indent=1))
     print(f"report: {report}  ({total_s:.0f} s in all)")

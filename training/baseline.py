@@ -10,42 +10,45 @@ Example: ``MUJOCO_GL=egl python -m training.baseline --algo ppo --total-steps 20
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import yaml
+from pydantic import model_validator
+
+from agents.config import ConfigSection
+from analysis import run_format
+from training.config import ConfigError, build_section, fail
 
 ALGOS = ("ppo", "sac")
 
 
-@dataclass(frozen=True)
-class BaselineConfig:
+class BaselineConfig(ConfigSection):
     """Settings of a baseline run.
 
-    Attributes:
-        algo: ``"ppo"`` or ``"sac"``.
-        total_steps: environment (control) steps to train for, summed over environments.
-        n_envs: parallel environments (PPO; SAC uses 1).
-        seed: seeds the environments, the policy and every random source of the run.
-        out: output folder.
-        video: record a trial of the trained policy.
-        eval_episodes: deterministic evaluation trials after training.
-        torch_threads: torch intra-op threads (1 is fastest for small networks on 2 cores).
-    """
+    Each field's meaning is its docstring (``--help`` prints them)."""
 
     algo: str = "ppo"
+    """``"ppo"`` or ``"sac"``."""
     total_steps: int = 20_000
+    """environment (control) steps to train for, summed over environments."""
     n_envs: int = 4
+    """parallel environments (PPO; SAC uses 1)."""
     seed: int = 0
+    """seeds the environments, the policy and every random source of the run."""
     out: str = "runs/baseline"
+    """output folder."""
     video: bool = True
+    """record a trial of the trained policy."""
     eval_episodes: int = 20
+    """deterministic evaluation trials after training."""
     torch_threads: int = 1
+    """torch intra-op threads (1 is fastest for small networks on 2 cores)."""
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         if self.algo not in ALGOS:
             raise ValueError(f"algo={self.algo!r} is not one of {ALGOS}")
         for name in ("total_steps", "n_envs", "torch_threads"):
@@ -53,7 +56,7 @@ class BaselineConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
         if self.eval_episodes < 0:
             raise ValueError(f"eval_episodes={self.eval_episodes} must be >= 0")
-
+        return self
 
 def train(config: BaselineConfig) -> dict[str, float]:
     """Train, evaluate and record one baseline run; returns the evaluation figures."""
@@ -68,7 +71,7 @@ def train(config: BaselineConfig) -> dict[str, float]:
     torch.set_num_threads(config.torch_threads)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+    (out / run_format.CONFIG_FILE).write_text(yaml.safe_dump(config.as_dict(), sort_keys=False))
 
     n_envs = config.n_envs if config.algo == "ppo" else 1
     # SB3's Gaussian policies assume actions in [-1, 1]: rescale the env's [0, 1] excitations.
@@ -81,10 +84,10 @@ def train(config: BaselineConfig) -> dict[str, float]:
     if config.algo == "ppo":
         model = PPO("MlpPolicy", venv, n_steps=256, batch_size=256, learning_rate=3e-4,
                     policy_kwargs={"log_std_init": -1.0}, seed=config.seed,
-                    tensorboard_log=str(out / "tb"), verbose=0, device="cpu")
+                    tensorboard_log=str(out / run_format.TENSORBOARD_DIR), verbose=0, device="cpu")
     else:
         model = SAC("MlpPolicy", venv, learning_starts=1_000, seed=config.seed,
-                    tensorboard_log=str(out / "tb"), verbose=0, device="cpu")
+                    tensorboard_log=str(out / run_format.TENSORBOARD_DIR), verbose=0, device="cpu")
     started = time.perf_counter()
     model.learn(total_timesteps=config.total_steps, tb_log_name=config.algo,
                 callback=_ProgressBar(config.total_steps))
@@ -150,11 +153,9 @@ def _evaluate(model, venv, config: BaselineConfig, out: Path) -> dict[str, float
         successes += bool(info["is_success"])
     env.close()
     if frames:
-        import imageio.v2 as imageio
+        from training.video import write_mp4
 
-        (out / "videos").mkdir(exist_ok=True)
-        imageio.mimsave(out / "videos" / "final.mp4", frames, fps=env.metadata["render_fps"],
-                        macro_block_size=8)
+        write_mp4(out / "videos" / "final.mp4", frames, env.metadata["render_fps"])
     episodes = max(config.eval_episodes, 1)
     return {"eval_success_rate": successes / episodes, "eval_episodes": float(episodes)}
 
@@ -163,14 +164,18 @@ def parse_args(argv: list[str] | None = None) -> BaselineConfig:
     """Map command-line flags onto :class:`BaselineConfig` (``--total-steps`` -> ``total_steps``)."""
     defaults = BaselineConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in dataclasses.fields(BaselineConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
+    for name, info in BaselineConfig.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        default = getattr(defaults, name)
+        help_text = " ".join((info.description or "").split()) + f" (default {default!r})"
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return BaselineConfig(**vars(parser.parse_args(argv)))
+            parser.add_argument(flag, type=type(default), default=default, help=help_text)
+    try:
+        return build_section(BaselineConfig, "baseline", vars(parser.parse_args(argv)))
+    except ConfigError as error:
+        fail(error)
 
 
 def main(argv: list[str] | None = None) -> None:

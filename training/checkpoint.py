@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import os
 import random
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from analysis import run_format
 from training.protocol import Run
 
 FORMAT_VERSION = 4
-_NAME = re.compile(r"^episode_(\d{6})\.pt$")
 
 
 class CheckpointError(RuntimeError):
@@ -37,14 +36,13 @@ class CheckpointError(RuntimeError):
 
 
 def checkpoint_path(directory: Path, episode: int) -> Path:
-    return directory / f"episode_{episode:06d}.pt"
+    """Where the checkpoint taken after ``episode`` trials goes in ``directory``."""
+    return directory / run_format.checkpoint_name(episode)
 
 
 def checkpoints(directory: Path) -> list[tuple[int, Path]]:
     """``(episode, path)`` of every checkpoint in ``directory``, by episode (empty if there is none)."""
-    if not directory.is_dir():
-        return []
-    return sorted((int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name)))
+    return list(run_format.numbered_files(directory, run_format.CHECKPOINT_PATTERN).items())
 
 
 def newest_checkpoint(directory: Path) -> Path | None:

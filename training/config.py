@@ -1,6 +1,7 @@
-"""Configuration of a training run: typed dataclasses, loaded from YAML, overridden from the CLI.
+"""Configuration of a training run: pydantic models, loaded from YAML, overridden from the command line.
 
-A run's config has five sections, each a frozen dataclass that validates itself on construction:
+A run's config has five sections, each a frozen :class:`agents.config.ConfigSection` (a pydantic v2
+model) that validates itself on construction:
 ``protocol`` (:class:`training.protocol.ProtocolConfig`), ``agent`` (:class:`agents.config.AgentConfig`),
 ``pretraining`` (:class:`agents.pretraining.PretrainingConfig`), ``env`` (:class:`EnvConfig`) and
 ``output`` (:class:`OutputConfig`).
@@ -9,66 +10,72 @@ A YAML file has the same sections::
     protocol: {sessions: 7, trials_per_session: 64, da_block: "2-4"}
     agent: {policy_lr: 0.0003}
 
-Unknown sections or fields, and values of the wrong type, fail before any work starts, naming the
-field and what it accepts.
+``--set section.field=value`` sets any field (the value is read as YAML, so ``3``, ``0.5``, ``false`` and
+``null`` are typed; a field of type ``str`` takes the text as it is), and the named flags of
+``python -m training.train`` set theirs. Unknown sections or fields, and values of the wrong type, fail
+before any work starts, naming the field and what it accepts, in one line (:class:`ConfigError`).
+
+Why pydantic: the sections are typed records whose validation must name the field at fault, whose
+defaults and descriptions ``--help`` lists, and which load from nested YAML; pydantic v2 does all three
+with a maintained, widely used library (its error locations name the field, a field's docstring is its
+description, ``model_validate`` takes the YAML mapping as it is), where tyro would give the command line
+but not the YAML layer or the error messages, and the hand-written layer it replaces reached into
+``typing`` internals to coerce values.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import re
+import math
 import sys
-import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agents.config import AgentConfig
+from agents.config import AgentConfig, ConfigSection
 from agents.pretraining import PretrainingConfig
 from reach_env import ENV_ID_V1, ENV_KWARGS, TrialTiming
 from training.protocol import ProtocolConfig
 
 
-@dataclass(frozen=True)
-class OutputConfig:
+class OutputConfig(ConfigSection):
     """What a run writes.
 
-    Attributes:
-        out: output folder.
-        video: render videos of chosen trials.
-        video_trials: which trials to film: ``"first_last"`` (first and last of each session) or
-            ``"none"``.
-        video_width, video_height: frame size in pixels.
-        video_stride: control steps per video frame (2: 25 frames/s for the 20 ms control step);
-            rendering is the costly part of filming, about 30-40 ms per frame on 2 CPU cores.
-        checkpoint_every: also checkpoint every this many trials (besides the start and every
-            session boundary); 0 = only those.
-        record_activity: write per-trial unit activity (``activity/session_NN.npz``).
-        activity_downsample: control steps per recorded activity sample.
-        probe_trials: trials of the thalamic stimulation probe at every session's start
-            (``probe/session_NN.npz``, circuit 2, with ``record_activity``); 0 = no probe.
-        histograms: log TensorBoard histograms of delta and DA each session.
-        rolling_window: trials in the rolling success rate.
-    """
+    Each field's meaning is its docstring (``--help`` prints them)."""
 
     out: str = "runs/train"
+    """output folder."""
     video: bool = True
+    """render videos of chosen trials."""
     video_trials: str = "first_last"
+    """which trials to film: ``"first_last"`` (first and last of each session) or ``"none"``."""
     video_width: int = 320
+    """frame size in pixels."""
     video_height: int = 240
+    """frame size in pixels."""
     video_stride: int = 2
+    """control steps per video frame (2: 25 frames/s for the 20 ms control step); rendering is the costly
+    part of filming, about 30-40 ms per frame on 2 CPU cores."""
     checkpoint_every: int = 128
+    """also checkpoint every this many trials (besides the start and every session boundary); 0 = only
+    those."""
     record_activity: bool = True
+    """write per-trial unit activity (``activity/session_NN.npz``)."""
     activity_downsample: int = 1
+    """control steps per recorded activity sample."""
     probe_trials: int = 32
+    """trials of the thalamic stimulation probe at every session's start (``probe/session_NN.npz``,
+    circuit 2, with ``record_activity``); 0 = no probe."""
     histograms: bool = True
+    """log TensorBoard histograms of delta and DA each session."""
     rolling_window: int = 64
+    """trials in the rolling success rate."""
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         if self.video_trials not in ("first_last", "none"):
             raise ValueError(f"output.video_trials={self.video_trials!r} must be 'first_last' or 'none'")
         if self.probe_trials == 1 or self.probe_trials < 0:
@@ -79,68 +86,120 @@ class OutputConfig:
         for name in ("activity_downsample", "rolling_window", "video_width", "video_height", "video_stride"):
             if getattr(self, name) < 1:
                 raise ValueError(f"output.{name}={getattr(self, name)} must be >= 1")
+        return self
 
 
-@dataclass(frozen=True)
-class EnvConfig:
-    """The task version and its trial timeline (seconds; see :class:`reach_env.TrialTiming`).
+class EnvConfig(ConfigSection):
+    """The task: its registered version and every constructor argument of the env
+    (:class:`reach_env.pellet_reach_env.MousePelletReachEnv`), except the rendering ones that ``output``
+    sets. The timeline's fields default to the values every version shares; the others to None, which
+    keeps the version's value (:data:`reach_env.ENV_KWARGS`).
 
-    Attributes:
-        env_id: the registered task version (:data:`reach_env.ENV_KWARGS`): ``MousePelletReach-v0``
-            (trials that barely differ) or ``MousePelletReach-v1`` (pellet position, posture and cue
-            time vary as in the lab). The timing fields below override the version's.
-    """
+    Each field's meaning is its docstring (``--help`` prints them)."""
 
     env_id: str = ENV_ID_V1
+    """the registered task version (:data:`reach_env.ENV_KWARGS`): ``MousePelletReach-v0`` (trials that
+    barely differ) or ``MousePelletReach-v1`` (pellet position, posture and cue time vary as in the lab).
+    The fields below override the version's."""
     platform_turn: float = TrialTiming.platform_turn
+    """duration (s) of the turntable's turn that brings the pellet to the slot."""
     cue_time: float = TrialTiming.cue_time
+    """onset (s from the trial start) of the tone; the interval before it is the pre-cue baseline."""
     tone_duration: float = TrialTiming.tone_duration
+    """how long (s) the cue channel stays on."""
     response_window: float = TrialTiming.response_window
+    """time (s) after the cue to bring the pellet to the mouth before a timeout."""
     post_outcome: float = TrialTiming.post_outcome
+    """how long (s) the trial continues after its outcome is decided."""
+    control_timestep: float | None = None
+    """seconds between actions, an integer multiple of ``physics_timestep`` (None: 0.02)."""
+    physics_timestep: float | None = None
+    """MuJoCo time step (s), at most 0.001 (None: 0.001)."""
+    success_reward: float | None = None
+    """reward paid once when the pellet reaches the mouth (None: 1.0; :mod:`reach_env.rewards`)."""
+    approach_weight: float | None = None
+    """weight of the potential-based approach shaping, paw to pellet (None: 0.3)."""
+    grasp_weight: float | None = None
+    """weight of the grasp shaping (None: 0.3)."""
+    retrieve_weight: float | None = None
+    """weight of the retrieval shaping, pellet to mouth (None: 0.4)."""
+    effort_weight: float | None = None
+    """cost per unit of mean squared muscle excitation per step (None: 0.01)."""
+    mouth_radius: float | None = None
+    """distance (m) from the mouth at which the pellet counts as eaten (None: 0.003)."""
+    lift_height: float | None = None
+    """paw rise (m) above its resting height that marks the lift event (None: 0.002)."""
+    drop_height: float | None = None
+    """pellet fall (m) below its resting height that marks it lost (None: 0.002)."""
+    grip_threshold: float | None = None
+    """digit-flexor excitation (0-1) above which a touching pellet counts as held (None: 0.3)."""
+    pellet_jitter: float | None = None
+    """half-range (rad of turntable angle) of the pellet's random final angle (None: v0 0.05, v1 0)."""
+    pellet_offset: float | None = None
+    """half-range (m) of the pellet's random sideways place, in [0, 0.0045] (None: v0 0, v1 0.003)."""
+    posture_jitter: float | None = None
+    """half-range (rad per joint) of the random starting posture (None: v0 0.03, v1 0.1)."""
+    posture_max_penetration: float | None = None
+    """deepest (m) a jittered starting posture may put the limb inside the perch before it is drawn
+    again, in [0, 0.002] (None: the version's, v0 no limit, v1 0.0002)."""
+    cue_jitter: float | None = None
+    """half-range (s) of the per-trial shift of the cue onset (None: v0 0, v1 0.2)."""
+    early_lift_aborts: bool | None = None
+    """a lift at or before the cue ends the trial as the lab's early error (None: v0 false, v1 true)."""
+    camera: str | None = None
+    """camera of the rendered videos, ``"side"`` or ``"front"`` (None: ``"side"``)."""
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         if self.env_id not in ENV_KWARGS:
             raise ValueError(f"env.env_id={self.env_id!r} is not a task version; known: "
                              f"{', '.join(sorted(ENV_KWARGS))}")
-        timing_fields = {f.name for f in dataclasses.fields(TrialTiming)}
+        for name, value in self.model_dump().items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"env.{name}={value} must be a finite number")
+        if self.camera not in (None, "side", "front"):
+            raise ValueError(f"env.camera={self.camera!r} must be 'side' or 'front'")
+        timing_fields = set(TrialTiming.__dataclass_fields__)
         registered = {k: v for k, v in ENV_KWARGS[self.env_id].items() if k in timing_fields}
+        timing = {k: v for k, v in self.make_kwargs().items() if k in timing_fields}
         try:
-            TrialTiming(**{**registered, **self.timing()})
+            TrialTiming(**{**registered, **timing})
         except ValueError as error:
             raise ValueError(f"env: {error}") from None
+        return self
 
     def timing(self) -> dict[str, float]:
-        """The timing fields, as constructor arguments of the env."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "env_id"}
+        """The trial timeline's fields, as constructor arguments of the env."""
+        return {k: getattr(self, k) for k in ("platform_turn", "cue_time", "tone_duration", "response_window",
+                                              "post_outcome")}
 
     def make_kwargs(self) -> dict[str, Any]:
-        """Arguments of :func:`training.protocol.build_run` for this section: the version and its timing."""
-        return {"env_id": self.env_id, **self.timing()}
+        """Arguments of :func:`training.protocol.build_run` for this section: the version and the fields
+        set (None keeps the version's value)."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
-SECTIONS: dict[str, type] = {"protocol": ProtocolConfig, "agent": AgentConfig,
-                             "pretraining": PretrainingConfig, "env": EnvConfig, "output": OutputConfig}
+SECTIONS: dict[str, type[ConfigSection]] = {"protocol": ProtocolConfig, "agent": AgentConfig,
+                                            "pretraining": PretrainingConfig, "env": EnvConfig,
+                                            "output": OutputConfig}
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """A whole run's configuration."""
+class TrainConfig(BaseModel):
+    """A whole run's configuration: one validated section each."""
 
-    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
-    agent: AgentConfig = field(default_factory=AgentConfig)
-    pretraining: PretrainingConfig = field(default_factory=PretrainingConfig)
-    env: EnvConfig = field(default_factory=EnvConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    pretraining: PretrainingConfig = Field(default_factory=PretrainingConfig)
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
-        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+        return {name: getattr(self, name).as_dict() for name in SECTIONS}
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.as_dict(), sort_keys=False)
-
-
-_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-_FIELD = re.compile(r"\b([a-z_]+)\.([a-z_]+)\b")
 
 
 class ConfigError(ValueError):
@@ -160,66 +219,68 @@ class ConfigError(ValueError):
         return ConfigError(f"{source}: {self}", self.section, self.field)
 
 
-def _coerce(section: str, name: str, annotation: Any, value: Any) -> Any:
-    """Check (and, for strings from the CLI, convert) ``value`` to the field's type."""
-    target = {"int": int, "float": float, "bool": bool, "str": str}.get(str(annotation), annotation)
-    where = f"{section}.{name}"
-    origin = typing.get_origin(target)
-    if origin is dict or target is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}={value!r} must be a mapping", section, name)
-        return value
-    if isinstance(target, types.UnionType):
-        members = [m for m in typing.get_args(target) if m is not type(None)]
-        if len(members) != 1 or len(members) == len(typing.get_args(target)):
-            return value  # only ``X | None`` is used by our configs
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
-            return None
-        return _coerce(section, name, members[0], value)
-    if origin is not None:
-        return value
-    kind = _TYPE_NAMES.get(target, getattr(target, "__name__", str(target)))
-    if isinstance(value, str) and target is not str:
-        text = value.strip().lower()
-        if target is bool:
-            if text in ("true", "1", "yes", "on"):
-                return True
-            if text in ("false", "0", "no", "off"):
-                return False
-            raise ConfigError(f"{where}={value!r} must be true or false", section, name)
-        try:
-            return target(value)
-        except ValueError:
-            raise ConfigError(f"{where}={value!r} must be {kind}", section, name) from None
-    if target is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if (target is bool) != isinstance(value, bool) or not isinstance(value, target):
-        raise ConfigError(f"{where}={value!r} must be {kind}", section, name)
-    return value
+#: What a value of the wrong type should have been, by pydantic error type.
+_EXPECTED = {"int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+             "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
+             "bool_type": "true or false", "bool_parsing": "true or false", "string_type": "a string",
+             "dict_type": "a mapping", "tuple_type": "a list", "list_type": "a list"}
 
 
-def build_section(cls: type, section: str, given: Any) -> Any:
-    """One config dataclass from ``{field: value}``: unknown fields, wrong types and invalid values
-    raise :class:`ConfigError` naming ``section.field``."""
+def _config_error(error: ValidationError, cls: type[BaseModel], section: str) -> ConfigError:
+    """The first of pydantic's errors as one line naming ``section.field`` (the rest follow once the
+    first is fixed, as before)."""
+    first = error.errors(include_url=False)[0]
+    name = str(first["loc"][0]) if first["loc"] else None
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        unknown = [str(e["loc"][0]) for e in error.errors() if e["type"] == "extra_forbidden"]
+        return ConfigError(f"unknown field(s) {', '.join(unknown)} in section {section!r}; its fields are "
+                           f"{', '.join(cls.model_fields)}", section, unknown[0])
+    if kind in _EXPECTED:
+        return ConfigError(f"{section}.{name}={first['input']!r} must be {_EXPECTED[kind]}", section, name)
+    message = first["msg"].removeprefix("Value error, ")
+    if name is None:  # a rule across fields names its field in the message (``section.field``)
+        for field in cls.model_fields:
+            if f"{section}.{field}" in message:
+                name = field
+                break
+    return ConfigError(message, section, name)
+
+
+def build_section(cls: type[BaseModel], section: str, given: Any) -> Any:
+    """One config section from ``{field: value}``: unknown fields, wrong types and invalid values raise
+    :class:`ConfigError` naming ``section.field``."""
     if given is None:
         given = {}
     if not isinstance(given, dict):
         raise ConfigError(f"section {section!r} must be a mapping of field: value, got {given!r}", section)
-    known = [f.name for f in dataclasses.fields(cls)]
-    bad = [name for name in given if name not in known]
-    if bad:
-        raise ConfigError(f"unknown field(s) {', '.join(map(str, bad))} in section {section!r}; its "
-                          f"fields are {', '.join(known)}", section, str(bad[0]))
-    hints = typing.get_type_hints(cls)
-    values = {k: _coerce(section, k, hints[k], v) for k, v in given.items()}
     try:
-        return cls(**values)
+        return cls.model_validate(given)
     except ConfigError:  # from a nested config (the ablation's training overrides): already named
         raise
-    except ValueError as error:
-        named = _FIELD.search(str(error))
-        field = named.group(2) if named and named.group(1) == section else None
-        raise ConfigError(str(error), section, field) from None
+    except ValidationError as error:
+        nested = error.errors()[0].get("ctx", {}).get("error")
+        if isinstance(nested, ConfigError):
+            raise nested from None
+        raise _config_error(error, cls, section) from None
+
+
+def parse_value(cls: type[BaseModel], name: str, text: str) -> Any:
+    """A command-line value for field ``name`` of ``cls``: read as YAML (``3``, ``0.5``, ``false``,
+    ``null``), except for a field that takes text, which gets it as written; ``none`` is None where the
+    field allows it. An unknown field's text is returned as it is (validation names it)."""
+    info = cls.model_fields.get(name)
+    if info is None:
+        return text
+    kinds = (info.annotation, *typing.get_args(info.annotation))
+    if type(None) in kinds and text.strip().lower() in ("none", "null", "~"):
+        return None
+    if str in kinds:
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def build_config(overrides: dict[str, dict[str, Any]] | None = None) -> TrainConfig:
@@ -241,12 +302,26 @@ def check_sections(data: dict, allowed: tuple[str, ...] = tuple(SECTIONS)) -> No
     not a mapping; a key that is a field of some section is pointed to it."""
     for key, value in data.items():
         if key not in allowed:
-            home = [s for s in allowed if key in {f.name for f in dataclasses.fields(SECTIONS[s])}]
+            home = [s for s in allowed if key in SECTIONS[s].model_fields]
             hint = f" (did you mean {home[0]}.{key}, inside section {home[0]!r}?)" if home else ""
             raise ConfigError(f"{key!r} is not a config section{hint}; sections are {', '.join(allowed)}",
                               None, None)
         if value is not None and not isinstance(value, dict):
             raise ConfigError(f"section {key!r} must be a mapping of field: value, got {value!r}", key)
+
+
+def fields_help(sections: dict[str, type[BaseModel]]) -> str:
+    """Every field of ``sections`` with its type, default and description (units included), for
+    ``--help``."""
+    lines = []
+    for section, cls in sections.items():
+        lines.append(f"{section}:")
+        for name, info in cls.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            kind = getattr(info.annotation, "__name__", str(info.annotation))
+            description = " ".join((info.description or "").split())
+            lines.append(f"  {section}.{name} ({kind}, default {default!r}): {description}")
+    return "\n".join(lines)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

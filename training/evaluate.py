@@ -23,6 +23,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from analysis import run_format
 from training.checkpoint import CheckpointError, checkpoint_path, checkpoints, load_checkpoint
 from training.config import (
     ArgumentParser,
@@ -55,7 +56,7 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     """
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir} is not a folder")
-    path = run_dir / "config.yaml"
+    path = run_dir / run_format.CONFIG_FILE
     if not path.is_file():
         raise ConfigError(f"{run_dir} has no config.yaml: not a training run folder")
     data = load_yaml(path)
@@ -72,7 +73,7 @@ def run_checkpoints(run_dir: Path, episode: int | None = None) -> list[tuple[int
     Raises:
         CheckpointError: there is none (or not the one asked for; the others are named).
     """
-    directory = run_dir / "checkpoints"
+    directory = run_dir / run_format.CHECKPOINT_DIR
     found = checkpoints(directory)
     if not found:
         raise CheckpointError(f"{run_dir} has no checkpoints (no {directory}/episode_NNNNNN.pt)")

@@ -17,12 +17,14 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 import numpy as np
 import torch
+from pydantic import model_validator
 
 from agents.circuit import CorticalCircuit
-from agents.config import AgentConfig
+from agents.config import AgentConfig, ConfigSection
 from agents.dopamine import DopamineChannel, SilencingSchedule
 from agents.pretraining import PretrainingConfig, pretrain
 from agents.three_factor import BatchRecord, ThreeFactorLearner
@@ -32,38 +34,37 @@ from reach_env import ENV_ID_V1, MousePelletReachEnv, make_env
 _EVAL_SEED_STRIDE = 2**64
 
 
-@dataclass(frozen=True)
-class ProtocolConfig:
+class ProtocolConfig(ConfigSection):
     """Sessions, silencing schedules and seed of one run.
 
-    Attributes:
-        sessions: number of sessions.
-        trials_per_session: trials (episodes) per session.
-        batch: trials run in parallel through one network call (the last batch of a session may be
-            smaller, so that no batch spans two sessions).
-        da_block: M1 dopamine silencing by session and/or episode range: ``"2-4"`` (sessions,
-            1-based, inclusive), ``"e100-179"`` (episodes, 0-based, inclusive), several joined by commas,
-            ``:g`` after a range = partial block with gain g, e.g. ``"2-4:0.3,e500-520"``. Empty: intact.
-        thalamus_block: thalamic-input silencing, same form.
-        seed: seeds the network, the exploration noise, the env resets and pre-training.
-        torch_threads: intra-op threads for torch (1 is fastest for these small networks).
-        eval_trials: held-out trials of every evaluation (``evaluation.csv``): the env seeds
-            ``eval_seed(0) .. eval_seed(eval_trials - 1)``, the same at every evaluation.
-        eval_noise_on_every_session: also evaluate with exploration noise after every session (by
-            default only before session 1 and after the last; noise off is evaluated at all of them).
-    """
+    Each field's meaning is its docstring (``--help`` prints them)."""
 
     sessions: int = 7
+    """number of sessions."""
     trials_per_session: int = 64
+    """trials (episodes) per session."""
     batch: int = 32
+    """trials run in parallel through one network call (the last batch of a session may be smaller, so
+    that no batch spans two sessions)."""
     da_block: str = ""
+    """M1 dopamine silencing by session and/or episode range: ``"2-4"`` (sessions, 1-based, inclusive),
+    ``"e100-179"`` (episodes, 0-based, inclusive), several joined by commas, ``:g`` after a range =
+    partial block with gain g, e.g. ``"2-4:0.3,e500-520"``. Empty: intact."""
     thalamus_block: str = ""
+    """thalamic-input silencing, same form."""
     seed: int = 0
+    """seeds the network, the exploration noise, the env resets and pre-training."""
     torch_threads: int = 1
+    """intra-op threads for torch (1 is fastest for these small networks)."""
     eval_trials: int = 128
+    """held-out trials of every evaluation (``evaluation.csv``): the env seeds ``eval_seed(0) ..
+    eval_seed(eval_trials - 1)``, the same at every evaluation."""
     eval_noise_on_every_session: bool = False
+    """also evaluate with exploration noise after every session (by default only before session 1 and
+    after the last; noise off is evaluated at all of them)."""
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         for name in ("sessions", "trials_per_session", "batch", "torch_threads", "eval_trials"):
             if getattr(self, name) < 1:
                 raise ValueError(f"protocol.{name}={getattr(self, name)} must be >= 1")
@@ -71,6 +72,7 @@ class ProtocolConfig:
             raise ValueError(f"protocol.seed={self.seed} must be >= 0")
         for name in ("da_block", "thalamus_block"):
             self._schedule(name)  # raises naming the bad range
+        return self
 
     def _schedule(self, name: str) -> SilencingSchedule:
         try:

@@ -5,14 +5,17 @@ before imaging), then runs the sessions. The run folder gets:
 
 - ``tb/``: TensorBoard scalars (``behaviour/``, ``dopamine/``, ``plasticity/``, ``critic/``,
   ``pretraining/``, ``eval/``), histograms, the hyperparameters and the filmed trials;
-- ``episodes.csv``: one row per trial (:data:`EPISODE_COLUMNS`; ``precue_lift`` is 1 when the paw
-  lifted at or before the cue onset, the lab's early error: the env's ``info["lift_before_cue"]``);
+- ``episodes.csv``: one row per trial (:data:`analysis.run_format.EPISODE_COLUMNS`; ``precue_lift`` is 1
+  when the paw lifted at or before the cue onset, the lab's early error: the env's
+  ``info["lift_before_cue"]``);
 - ``evaluation.csv``: one row per evaluation of the network on held-out trials
-  (:data:`EVALUATION_COLUMNS`): noise off before session 1 and after every session, noise on before
-  session 1 and after the last (see :func:`training.protocol.evaluate`);
+  (:data:`analysis.run_format.EVALUATION_COLUMNS`): noise off before session 1 and after every session,
+  noise on before session 1 and after the last (see :func:`training.protocol.evaluate`);
 - ``activity/session_NN.npz``: recorded unit activity;
 - ``probe/session_NN.npz``: the thalamic stimulation probe at the start of session NN (circuit 2);
 - ``checkpoints/episode_NNNNNN.pt``, ``videos/`` and ``config.yaml``.
+
+The names and columns are :mod:`analysis.run_format`'s.
 
 ``--resume`` continues from the newest checkpoint in ``--out``; every file then holds exactly what an
 uninterrupted run writes. ``python -m training.evaluate RUN_DIR`` evaluates a run's checkpoints again.
@@ -20,6 +23,7 @@ uninterrupted run writes. ``python -m training.evaluate RUN_DIR`` evaluates a ru
 
 from __future__ import annotations
 
+import argparse
 import csv
 import math
 import sys
@@ -33,6 +37,8 @@ from tqdm import tqdm
 from agents.probe import ProbeConfig, run_probe
 from agents.recording import ActivityRecorder
 from agents.three_factor import BatchRecord
+from analysis import run_format
+from analysis.run_format import EPISODE_COLUMNS, EVALUATION_COLUMNS
 from training.checkpoint import CheckpointError, load_checkpoint, newest_checkpoint, save_checkpoint
 from training.config import (
     SECTIONS,
@@ -42,8 +48,10 @@ from training.config import (
     build_config,
     check_sections,
     fail,
+    fields_help,
     load_yaml,
     merge,
+    parse_value,
 )
 from training.protocol import (
     Evaluation,
@@ -54,18 +62,6 @@ from training.protocol import (
     evaluate,
     run_protocol,
 )
-
-#: Columns of episodes.csv, in order (new columns are added at the end: readers go by name).
-EPISODE_COLUMNS = ("episode", "session", "success", "return", "outcome", "steps", "cue_time",
-                   "lift_time", "grab_time", "at_mouth_time", "outcome_time", "mean_delta",
-                   "mean_dopamine", "dopamine_gain", "thalamus_on", "cortical_update_norm", "precue_lift",
-                   "exploration_std")
-
-#: Columns of evaluation.csv: ``episode`` = trials completed when evaluated, ``session`` = sessions
-#: completed (0: before session 1, after the shaping), ``noise`` = ``off`` or ``on``, ``success`` =
-#: ``successes / trials``, unrounded, ``thalamus_gain`` = the thalamic input's gain during the evaluation
-#: (that of the session just completed: 0 after a session with the thalamus silenced).
-EVALUATION_COLUMNS = ("episode", "session", "noise", "trials", "successes", "success", "thalamus_gain")
 
 
 class EpisodeLog:
@@ -155,7 +151,7 @@ class Trainer:
         self.config = config
         out = Path(config.output.out)
         self.out = out
-        self.checkpoints = out / "checkpoints"
+        self.checkpoints = out / run_format.CHECKPOINT_DIR
         existing = newest_checkpoint(self.checkpoints)
         if resume and existing is None:
             raise CheckpointError(f"--resume: no checkpoint in {self.checkpoints}")
@@ -179,7 +175,7 @@ class Trainer:
                             may_differ=frozenset({"da_block", "thalamus_block"}))
             self.resumed_from = self.run.episode
             self.forked = True
-        (out / "config.yaml").write_text(config.to_yaml())
+        (out / run_format.CONFIG_FILE).write_text(config.to_yaml())
         self._successes: list[bool] = []
         self._session_stats: dict[str, list[float]] = {}
 
@@ -195,11 +191,12 @@ class Trainer:
         protocol = config.protocol
         # Events logged at or before the checkpoint's episode are kept (the last batch's scalars and
         # the evaluation at that episode are not repeated); later ones are purged and logged again.
-        self.tb = SummaryWriter(str(self.out / "tb"),
+        self.tb = SummaryWriter(str(self.out / run_format.TENSORBOARD_DIR),
                                 purge_step=None if self.resumed_from is None else self.resumed_from + 1)
-        self.episodes = EpisodeLog(self.out / "episodes.csv", self.resumed_from)
-        self.evaluations = EvaluationLog(self.out / "evaluation.csv", self.resumed_from, protocol)
-        self.recorder = (ActivityRecorder(self.out / "activity", run.envs[0].max_steps,
+        self.episodes = EpisodeLog(self.out / run_format.EPISODES_FILE, self.resumed_from)
+        self.evaluations = EvaluationLog(self.out / run_format.EVALUATION_FILE, self.resumed_from,
+                                         protocol)
+        self.recorder = (ActivityRecorder(self.out / run_format.ACTIVITY_DIR, run.envs[0].max_steps,
                                           run.envs[0].control_timestep, config.output.activity_downsample)
                          if config.output.record_activity else None)
         self.videos = (VideoWriter(run.envs[0].metadata["render_fps"] / config.output.video_stride)
@@ -330,7 +327,7 @@ class Trainer:
                 or run.episode % protocol.trials_per_session or run.episode >= protocol.total_trials):
             return
         session = run.episode // protocol.trials_per_session + 1
-        path = self.out / "probe" / f"session_{session:02d}.npz"
+        path = self.out / run_format.PROBE_DIR / run_format.session_name(session)
         if path.exists():
             return
         self.bar.set_postfix_str("thalamic probe")
@@ -387,32 +384,22 @@ class Trainer:
 
     def _write_video(self, env, episode: int, session: int, frames: list[tuple[np.ndarray, dict]]) -> None:
         """Write a filmed trial; ``env`` is the one it ran in, still holding that trial (its cue time)."""
-        from training.video import annotate
+        from training.video import add_animation, annotate
 
         trial = episode % self.config.protocol.trials_per_session + 1
         title = f"session {session}  trial {trial}  (episode {episode})"
         annotated = [annotate(frame, info["time"], info["phase"],
                               env.tone_on(round(info["time"] / env.control_timestep)), info["outcome"], title)
                      for frame, info in frames]
-        self.videos.write(self.out / "videos" / f"session_{session:02d}_episode_{episode:06d}.mp4", annotated)
-        add_gif(self.tb, f"videos/session_{session:02d}", annotated[::2], self.run.episode,
-                fps=self.videos.fps / 2)
-
-
-def add_gif(writer, tag: str, frames: list[np.ndarray], step: int, fps: float) -> None:
-    """An animated GIF in TensorBoard's images tab (what ``add_video`` makes, without moviepy)."""
-    import io
-
-    from PIL import Image
-    from tensorboard.compat.proto.summary_pb2 import Summary
-
-    images = [Image.fromarray(f).resize((f.shape[1] // 2, f.shape[0] // 2)) for f in frames]
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
-                   duration=int(1000 / fps), loop=0)
-    image = Summary.Image(height=images[0].height, width=images[0].width, colorspace=3,
-                          encoded_image_string=buffer.getvalue())
-    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+        video = self.out / run_format.VIDEO_DIR / run_format.video_name(session, episode)
+        self.videos.write(video, annotated)
+        # Step: the trial's own, as trials completed once it ends (episode + 1, the step of every other
+        # tag), not the batch's end, so that two trials of a session filmed in one batch are two samples
+        # of the tag instead of one overwriting the other; and a resumed run, which purges the steps after
+        # its checkpoint, logs a trial it films again only where the purge removed it. Every other frame
+        # at half the rate: a lighter preview that still plays in real time.
+        add_animation(self.tb, run_format.video_tag(session), annotated[::2], episode + 1,
+                      fps=self.videos.fps / 2)
 
 
 #: The named flags: (flag, section, field).
@@ -431,7 +418,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
     Raises:
         ConfigError: one line naming the file or flag, the section and the field.
     """
-    parser = ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0],
+                            epilog="config fields (YAML sections, or --set section.field=value):\n"
+                                   + fields_help(SECTIONS),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML file with sections protocol, agent, pretraining, env, output")
     parser.add_argument("--out", help="output folder")
     parser.add_argument("--seed", type=int)
@@ -469,7 +459,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
         if section not in SECTIONS:
             raise ConfigError(f"--set {item!r}: {section!r} is not a config section; sections are "
                               f"{', '.join(SECTIONS)}")
-        flags.setdefault(section, {})[name] = value
+        flags.setdefault(section, {})[name] = parse_value(SECTIONS[section], name, value)
         source[section, name] = f"--set {item}"
     try:
         config = build_config(merge(from_file, flags))

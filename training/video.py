@@ -1,7 +1,27 @@
-"""Rollout videos: frames annotated with the trial's cue, phase and outcome, written as mp4."""
+"""Rollout videos, the one module training code writes them with: frames annotated with the trial's cue,
+phase and outcome (:func:`annotate`), mp4 files (:func:`write_mp4`, written in the background by
+:class:`VideoWriter`) and animations in TensorBoard's images tab (:func:`add_animation`).
+
+:func:`write_mp4` is defined in :mod:`reach_env.video` (the env's own command line writes videos too, and
+reach_env imports nothing from training) and re-exported here.
+
+Why TensorBoard animations are GIF image summaries written here, not ``SummaryWriter.add_video``:
+``add_video`` encodes its GIF with ``moviepy.editor``, which moviepy 2 removed; with moviepy 2, or
+without moviepy, it prints a line and logs an empty image. Using it would mean pinning ``moviepy<2``, a
+frozen 2020 release line (1.0.3) with its own pins (``decorator<5``, ``imageio<3``), for what Pillow,
+already a dependency, does in a few lines. So :func:`add_animation` encodes the GIF with Pillow and hands
+TensorBoard's ``Summary`` proto to the writer's file writer: ``SummaryWriter.file_writer`` (a public
+attribute, which torch's own ``add_hparams`` uses on another writer) and ``add_summary`` of its class,
+``torch.utils.tensorboard.writer.FileWriter`` (exported in that module's ``__all__``). The animation
+lands in the same event file as the scalars, in order with them, so that ``purge_step`` on resume treats
+it like every other event. A second event file in the folder (a FileWriter of our own) would not do:
+TensorBoard's live view polls only the newest file of a run for new data.
+"""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -9,6 +29,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from reach_env import Outcome, TrialPhase
+from reach_env.video import write_mp4
+
+__all__ = ["VideoWriter", "add_animation", "animated_gif", "annotate", "write_mp4"]
 
 
 def annotate(frame: np.ndarray, time: float, phase: int, cue_on: bool, outcome: int,
@@ -35,22 +58,14 @@ class VideoWriter:
         fps: frames per second (the env's control rate, so videos play in real time).
     """
 
-    def __init__(self, fps: int):
+    def __init__(self, fps: float):
         self.fps = fps
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="video")
         self._pending: list[Future] = []
 
     def write(self, path: Path, frames: list[np.ndarray]) -> None:
-        """Queue ``frames`` for writing to ``path`` (mp4)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._pending.append(self._pool.submit(self._encode, path, frames))
-
-    def _encode(self, path: Path, frames: list[np.ndarray]) -> None:
-        import imageio.v2 as imageio
-
-        temporary = path.with_name(path.stem + ".tmp.mp4")
-        imageio.mimsave(temporary, frames, fps=self.fps, macro_block_size=8)
-        temporary.replace(path)
+        """Queue ``frames`` for writing to ``path`` (mp4, with :func:`write_mp4`)."""
+        self._pending.append(self._pool.submit(write_mp4, path, frames, self.fps))
 
     def close(self) -> None:
         """Wait for every queued video and re-raise the first encoding error."""
@@ -58,3 +73,57 @@ class VideoWriter:
             future.result()
         self._pending.clear()
         self._pool.shutdown()
+
+
+def animated_gif(frames: Sequence[np.ndarray], fps: float, downscale: int = 1) -> bytes:
+    """``frames`` (uint8 height x width x 3) as an endlessly looping animated GIF playing at ``fps``.
+
+    Args:
+        frames: the animation's frames, all the same size.
+        fps: playback rate (GIF delays are whole centiseconds: rates above 100 fps play slower).
+            Pillow merges a frame identical to the one before into it (their delays add up), so the
+            GIF may hold fewer frames than given and still play as long.
+        downscale: integer factor by which width and height are divided (TensorBoard previews need
+            not be full size, and a smaller GIF keeps the event file small).
+    """
+    if len(frames) == 0:
+        raise ValueError("no frames for the animation")
+    if not fps > 0:
+        raise ValueError(f"fps={fps} must be > 0")
+    images = [Image.fromarray(np.asarray(f)) for f in frames]
+    if downscale > 1:
+        size = (max(images[0].width // downscale, 1), max(images[0].height // downscale, 1))
+        images = [image.resize(size) for image in images]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
+                   duration=max(round(1000 / fps), 10), loop=0)
+    return buffer.getvalue()
+
+
+def add_animation(writer, tag: str, frames: Sequence[np.ndarray], step: int, fps: float,
+                  downscale: int = 2) -> None:
+    """Log ``frames`` as an animated GIF under ``tag`` at ``step`` (TensorBoard's images tab plays it).
+
+    Every call adds a sample: calls with the same tag at different steps are all kept (TensorBoard's
+    images tab steps through them with its slider), so give each animation its own step.
+
+    Args:
+        writer: an open :class:`torch.utils.tensorboard.SummaryWriter`.
+        tag: the image tag, e.g. ``videos/session_01``.
+        frames: uint8 height x width x 3 frames.
+        step: the global step of the sample.
+        fps: playback rate.
+        downscale: integer factor by which the frames are shrunk (see :func:`animated_gif`).
+    """
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    encoded = animated_gif(frames, fps, downscale)
+    with Image.open(io.BytesIO(encoded)) as gif:
+        width, height = gif.size
+    image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=encoded)
+    # See the module docstring: no public SummaryWriter method takes an encoded image; its file writer
+    # (FileWriter.add_summary) does, and writes into the same event file as add_scalar.
+    file_writer = writer.file_writer
+    if file_writer is None:
+        raise ValueError(f"cannot log {tag!r}: the SummaryWriter is closed")
+    file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)

@@ -1,0 +1,175 @@
+"""The format of what runs write: every file and folder name, the patterns that find them, the columns of
+the tables, and the small readers and writers they share.
+
+A training run's folder (``training.train``)::
+
+    RUN/config.yaml                         the resolved configuration
+    RUN/episodes.csv                        one row per trial (EPISODE_COLUMNS)
+    RUN/evaluation.csv                      one row per held-out evaluation (EVALUATION_COLUMNS)
+    RUN/checkpoints/episode_NNNNNN.pt       N = trials completed (training.checkpoint)
+    RUN/activity/session_NN.npz             recorded activity of session NN (agents.recording)
+    RUN/activity/session_NN.part_EEEEEE.npz a session's batches before they are merged (E = first episode)
+    RUN/probe/session_NN.npz                the stimulation probe before session NN (circuit 2)
+    RUN/videos/                             rendered trials
+    RUN/tb/                                 TensorBoard event files
+
+An ablation's folder (``training.ablate``) holds one run folder per condition and seed,
+``OUT/runs/<condition>/seed_SS``, each with ``result.json`` once finished (and the analyses' caches
+``neural.json`` and ``embedding.npz``), and the tables, figures and report the analyses write from them.
+
+Why this module is in ``analysis`` and imports only the standard library: data flows one way, config ->
+env + agent -> trainer -> logs and checkpoints -> analysis, and the analyses must import nothing from
+training. The writers (``training``, ``agents.recording``) import this module to write what the readers
+(``analysis``) import it to read, so a renamed file or column cannot leave a reader behind, and importing
+it pulls in no analysis.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+# --- a training run ---------------------------------------------------------------------------------
+
+CONFIG_FILE = "config.yaml"
+EPISODES_FILE = "episodes.csv"
+EVALUATION_FILE = "evaluation.csv"
+CHECKPOINT_DIR = "checkpoints"
+ACTIVITY_DIR = "activity"
+PROBE_DIR = "probe"
+VIDEO_DIR = "videos"
+TENSORBOARD_DIR = "tb"
+
+#: Columns of episodes.csv, in order (new columns are added at the end: readers go by name).
+EPISODE_COLUMNS = ("episode", "session", "success", "return", "outcome", "steps", "cue_time",
+                   "lift_time", "grab_time", "at_mouth_time", "outcome_time", "mean_delta",
+                   "mean_dopamine", "dopamine_gain", "thalamus_on", "cortical_update_norm", "precue_lift",
+                   "exploration_std")
+
+#: Columns of evaluation.csv: ``episode`` = trials completed when evaluated, ``session`` = sessions
+#: completed (0: before session 1, after the shaping), ``noise`` = ``off`` or ``on``, ``success`` =
+#: ``successes / trials``, unrounded, ``thalamus_gain`` = the thalamic input's gain during the evaluation
+#: (that of the session just completed: 0 after a session with the thalamus silenced).
+EVALUATION_COLUMNS = ("episode", "session", "noise", "trials", "successes", "success", "thalamus_gain")
+
+CHECKPOINT_PATTERN = re.compile(r"^episode_(\d{6})\.pt$")
+#: A merged session file, in ``activity/`` and ``probe/``.
+SESSION_PATTERN = re.compile(r"^session_(\d{2,})\.npz$")
+#: An unmerged batch of a session's activity (group 1: session, group 2: its first episode).
+SESSION_PART_PATTERN = re.compile(r"^session_(\d{2,})\.part_(\d{6,})\.npz$")
+
+
+def checkpoint_name(episode: int) -> str:
+    """File name of the checkpoint taken after ``episode`` trials."""
+    return f"episode_{episode:06d}.pt"
+
+
+def session_name(session: int) -> str:
+    """File name of session ``session``'s (1-based) activity or probe recording."""
+    return f"session_{session:02d}.npz"
+
+
+def session_part_name(session: int, first_episode: int) -> str:
+    """File name of one batch of session ``session``'s activity, starting at ``first_episode``."""
+    return f"session_{session:02d}.part_{first_episode:06d}.npz"
+
+
+def video_name(session: int, episode: int) -> str:
+    """File name of the video of trial ``episode`` (0-based) of session ``session``."""
+    return f"session_{session:02d}_episode_{episode:06d}.mp4"
+
+
+def video_tag(session: int) -> str:
+    """TensorBoard tag of session ``session``'s filmed trials (each at its own step)."""
+    return f"{VIDEO_DIR}/session_{session:02d}"
+
+
+def numbered_files(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
+    """``{number: path}`` of the files in ``folder`` whose name matches ``pattern`` (group 1 = number), by
+    number; empty if the folder does not exist."""
+    if not folder.is_dir():
+        return {}
+    found = {int(m.group(1)): path for path in folder.iterdir() if (m := pattern.match(path.name))}
+    return dict(sorted(found.items()))
+
+
+def checkpoint_files(run_dir: Path) -> dict[int, Path]:
+    """``{episode: path}`` of a run's checkpoints."""
+    return numbered_files(Path(run_dir) / CHECKPOINT_DIR, CHECKPOINT_PATTERN)
+
+
+def activity_files(run_dir: Path) -> dict[int, Path]:
+    """``{session: path}`` of a run's merged activity recordings."""
+    return numbered_files(Path(run_dir) / ACTIVITY_DIR, SESSION_PATTERN)
+
+
+def probe_files(run_dir: Path) -> dict[int, Path]:
+    """``{session: path}`` of a run's probe recordings."""
+    return numbered_files(Path(run_dir) / PROBE_DIR, SESSION_PATTERN)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV table as ``{column: text}``."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_rows(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """Write a CSV table with a header; a row's missing cells are left empty."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns), restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+# --- an ablation ------------------------------------------------------------------------------------
+
+RUNS_DIR = "runs"
+#: A finished run's summary (``status``, ``wall_s``, ...): its presence marks the run done.
+RESULT_FILE = "result.json"
+#: The ablation's settings, to refuse continuing a folder with others.
+ABLATION_FILE = "ablation.json"
+FAILURES_FILE = "failures.json"
+TIMING_FILE = "timing.json"
+#: The neural analyses' per-run caches.
+NEURAL_CACHE_FILE = "neural.json"
+EMBEDDING_FILE = "embedding.npz"
+#: The ablation's tables (analysis.tables), report and figures.
+TRIALS_TABLE = "trials.csv"
+EVALUATION_TABLE = "evaluation.csv"
+SUCCESS_BY_SEED_TABLE = "success_by_seed.csv"
+SUMMARY_TABLE = "summary.csv"
+NEURAL_TABLE = "neural.csv"
+REPORT_FILE = "report.md"
+FIGURES_DIR = "figures"
+
+
+def run_key(condition: str, seed: int) -> str:
+    """A run's name within its ablation, ``<condition>/seed_SS``."""
+    return f"{condition}/seed_{seed:02d}"
+
+
+def run_dir(out: Path, condition: str, seed: int) -> Path:
+    """The folder of one run of the ablation in ``out``."""
+    return Path(out) / RUNS_DIR / run_key(condition, seed)
+
+
+def write_result(run_dir: Path, result: dict[str, Any]) -> None:
+    """Mark a run finished with its summary."""
+    (Path(run_dir) / RESULT_FILE).write_text(json.dumps(result, indent=1))
+
+
+def read_result(run_dir: Path) -> dict[str, Any] | None:
+    """The summary of a run that finished (None if it did not, or its file is unreadable)."""
+    path = Path(run_dir) / RESULT_FILE
+    if not path.exists():
+        return None
+    try:
+        result = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    return result if result.get("status") == "done" else None
