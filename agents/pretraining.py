@@ -16,7 +16,9 @@ import copy
 import dataclasses
 import enum
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Self
 
@@ -131,7 +133,9 @@ def behaviour_clone(circuit: CorticalCircuit, demos: Demonstrations, updates: in
     interval = check_every
     saved = (copy.deepcopy(circuit.state_dict()), copy.deepcopy(optimizer.state_dict()), 0)
     since_check = 0
-    for _ in tqdm(range(updates), desc="behaviour cloning", disable=not progress):
+    # The shaping's own bar, in cloning updates (the trainer's bar counts protocol trials only).
+    bar = tqdm(range(updates), desc="shaping", unit="update", disable=not progress)
+    for _ in bar:
         pick = torch.randperm(n_trials, generator=generator)[:len(ones)]
         state = circuit.initial_state(len(pick))
         x, efference, s1_pending = state.x, state.efference, state.s1_pending
@@ -152,6 +156,7 @@ def behaviour_clone(circuit: CorticalCircuit, demos: Demonstrations, updates: in
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
         since_check += 1
         if check is None or since_check < interval:
             continue
@@ -168,6 +173,7 @@ def behaviour_clone(circuit: CorticalCircuit, demos: Demonstrations, updates: in
         else:
             saved = (copy.deepcopy(circuit.state_dict()), copy.deepcopy(optimizer.state_dict()),
                      len(losses))
+    bar.close()  # an early stop leaves the loop by `break`, which does not close it
     return losses
 
 
@@ -249,6 +255,28 @@ class PretrainingConfig(ConfigSection):
                              f"number > 0")
         return self
 
+
+#: Who hears the cloning loss curve (:func:`reporting_cloning_losses`); None: nobody.
+_LOSS_LISTENER: ContextVar[Callable[[list[float]], None] | None] = ContextVar("cloning_loss_listener",
+                                                                                default=None)
+
+
+@contextmanager
+def reporting_cloning_losses(listener: Callable[[list[float]], None]) -> Iterator[None]:
+    """Within the block, :func:`pretrain` hands ``listener`` the loss of every cloning update it kept
+    (:func:`behaviour_clone`'s list: the weighted mean squared excitation error plus the rate penalty,
+    excitation units squared; element ``k`` is update ``k + 1``), once cloning has ended.
+
+    A hook rather than an argument of :func:`pretrain`: the trainer logs the curve, but the protocol
+    (``training.protocol.run_protocol``) calls :func:`pretrain` and need not pass logging through.
+    """
+    token = _LOSS_LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _LOSS_LISTENER.reset(token)
+
+
 def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], config: PretrainingConfig,
              seed: int, progress: bool = True) -> dict[str, float]:
     """Shape the network before the protocol: behaviour cloning, then critic warm-up.
@@ -289,6 +317,9 @@ def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], confi
                              check=None if config.stop_success is None else succeeds_now_and_then,
                              check_every=config.check_every, waiting_weight=config.waiting_weight,
                              rate_penalty=rate_penalty(config, learner.circuit))
+    listener = _LOSS_LISTENER.get()
+    if listener is not None:
+        listener(list(losses))
     successes = []
     for k in range(config.critic_warmup_batches):
         # Episode -1 lies outside every schedule; update_cortex=False keeps the cortex as cloned.

@@ -24,7 +24,17 @@ from tqdm import tqdm
 
 from analysis import figures, run_format
 from analysis.conditions import BLOCK_SESSIONS, EXPERT, FULL_LENGTH, AblationDesign, Condition
-from analysis.findings import ALPHA, Data, Finding, all_findings, expert_precue_line, partial_block_lines
+from analysis.findings import (
+    ALPHA,
+    Data,
+    DopamineSignature,
+    Finding,
+    all_findings,
+    dopamine_signature,
+    expert_precue_line,
+    partial_block_lines,
+    span,
+)
 from analysis.run_format import (
     EVALUATION_TABLE,
     FIGURES_DIR,
@@ -42,6 +52,7 @@ from analysis.tables import (
     collect_evaluations,
     collect_trials,
     evaluation_by_seed,
+    rpe_by_seed,
     success_by_seed,
     write_success_by_seed,
     write_summary,
@@ -135,22 +146,41 @@ def analyse_ablation(out: Path, config: AblationDesign, specs: list, failed: dic
     expert = config.expert_range
     figure_dir = out / FIGURES_DIR
     figure_dir.mkdir(exist_ok=True)
-    made = figures.learning_curves(data, config.sessions, BLOCK_SESSIONS, expert, figure_dir)
-    made += figures.expert_effects(data, expert, figure_dir)
+    rpe = rpe_by_seed(rows)
+    made = _table_figures(data, config, summary, rpe, figure_dir, neural=bool(neural), trials=True)
     if neural:
-        made += figures.neural_metrics(data, config.sessions, BLOCK_SESSIONS, expert, figure_dir)
         first_seed = config.seed_list[0]
         embeddings = {}
         for condition in (Condition.INTACT, Condition.BLOCK_2_4):
             path = run_format.run_dir(out, condition, first_seed) / run_format.EMBEDDING_FILE
             embeddings[condition] = dict(np.load(path)) if path.exists() else None
-        made += figures.diffusion_maps(embeddings, first_seed, figure_dir)
+        made += figures.diffusion_maps(embeddings, first_seed, figure_dir, seeds=len(config.seed_list))
     findings = all_findings(data, config.expert_after, config.sessions, expert)
+    signature = dopamine_signature(rpe, config.seed_list, config.sessions)
+    captions = figure_captions(config, data, findings, signature)
     report = out / run_format.REPORT_FILE
     report.write_text(render_report(config, finished, failed, neural_errors, data, findings,
                                     partial_block_lines(data), [p for p in made if p.suffix == ".png"], out,
-                                    summary))
+                                    summary, captions=captions, signature=signature))
     return report
+
+
+def _table_figures(data: Data, config: AblationDesign, summary: list[dict], rpe: dict | None, folder: Path, *,
+                   neural: bool, trials: bool, formats: tuple[str, ...] = figures.FORMATS) -> list[Path]:
+    """Draw every figure that the tables allow (all but the diffusion map, which needs the runs'
+    embeddings): learning_curves; expert_effects only with per-seed training trials (``trials``: a record
+    without trials.csv keeps the figure its runs' analysis drew); neural_metrics with a neural table; the
+    dopamine signature where the trials recorded it. Returns the files written."""
+    expert = config.expert_range
+    made = figures.learning_curves(data, config.sessions, BLOCK_SESSIONS, expert, folder,
+                                   partial_gain=config.partial_gain, summary=summary, formats=formats)
+    if trials:
+        made += figures.expert_effects(data, expert, folder, formats=formats)
+    if neural:
+        made += figures.neural_metrics(data, config.sessions, BLOCK_SESSIONS, expert, folder,
+                                       partial_gain=config.partial_gain, formats=formats)
+    made += figures.dopamine_signature(rpe, config.seed_list, config.sessions, folder, formats=formats)
+    return made
 
 
 def ablation_data(seeds: list[int], trials: list[dict], evaluations: list[dict], neural: dict,
@@ -245,9 +275,12 @@ def _behaviour_table(summary: list[dict]) -> list[str]:
 
 def render_report(config: AblationDesign, finished, failed, neural_errors, data: Data, findings,
                   partial_lines, pngs: list[Path], out: Path, summary: list[dict] | None = None, *,
-                  runs_line: str | None = None, notes: list[str] = ()) -> str:
+                  runs_line: str | None = None, notes: list[str] = (), captions: dict[str, str] | None = None,
+                  signature: DopamineSignature | None = None) -> str:
     """``report.md`` as text. ``runs_line`` replaces the sentence on the finished runs (read from their
-    ``result.json``); ``notes`` (a section's lines) follow the opening paragraphs."""
+    ``result.json``); ``notes`` (a section's lines) follow the opening paragraphs; ``captions``: each
+    figure's caption by name (:func:`figure_captions`), printed under it; ``signature``: the dopamine
+    signature's section (beside the findings; none without it)."""
     from analysis.neural import METRICS
 
     if runs_line is None:
@@ -296,11 +329,16 @@ def render_report(config: AblationDesign, finished, failed, neural_errors, data:
     lines += ["## Beyond the lab: a partial block", "",
               f"Dopamine delivered at gain {config.partial_gain:g} in sessions 2-4 instead of 0.", ""]
     lines += [f"- {line}" for line in partial_lines] + [""]
-    lines += ["## Figures", "",
-              "learning_curves: left, held-out evaluations (noise off solid, the primary measure; noise "
-              "on dashed), without expert_thalamus_block (evaluations run with the thalamus intact); "
-              "right, the training trials.", ""]
-    lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in pngs] + [""]
+    if signature is not None:
+        lines += ["## Dopamine signature (beside the findings)", "",
+                  "Does the model's dopamine (its TD error) move from the outcome to the cue with learning, "
+                  "as a reward-prediction error does? Not one of the findings: no verdict, not counted.", ""]
+        lines += signature.lines() + [""]
+    lines += ["## Figures", ""]
+    for png in sorted(pngs, key=_figure_rank):
+        caption = (captions or {}).get(png.stem, "")
+        lines += [f"![{png.stem}]({png.relative_to(out).as_posix()})", ""]
+        lines += [f"*{png.stem}*: {caption}", ""] if caption else []
     lines += ["## Neural metrics", "", "| metric | definition |", "|---|---|"]
     lines += [f"| `{k}` | {v} |" for k, v in METRICS.items()] + [""]
     files = {TRIALS_TABLE: "every trial of every run (condition, seed, session, episode, success, events, "
@@ -317,6 +355,128 @@ def render_report(config: AblationDesign, finished, failed, neural_errors, data:
     lines += ["## Files", ""]
     lines += [f"- `{name}`: {text}" for name, text in files.items() if (out / name).exists()] + [""]
     return "\n".join(lines)
+
+
+def _figure_rank(png: Path) -> tuple[int, str]:
+    """Figures in :data:`analysis.figures.ORDER`, others after them by name."""
+    order = figures.ORDER
+    return (order.index(png.stem) if png.stem in order else len(order), png.stem)
+
+
+def _verdict(findings: dict[int, Finding], number: int) -> str:
+    f = findings.get(number)
+    if f is None:
+        return f"finding {number}"
+    return f"finding {number}: " + ", ".join([f.verdict, *f.labels])
+
+
+def figure_captions(config: AblationDesign, data: Data, findings: list[Finding],
+                    signature: DopamineSignature | None = None,
+                    provenance: dict[str, str] | None = None) -> dict[str, str]:
+    """A caption per figure: what is drawn (lines, bands, spans, markers, units) and what a reader should
+    compare in it, with the verdicts of the findings it illustrates. ``provenance``: a sentence per figure
+    on where it comes from, appended (the re-judge redraws some figures from the tables and keeps others)."""
+    numbered = {f.number: f for f in findings}
+    seeds, gain = len(data.seeds), config.partial_gain
+    expert, fork = config.expert_range, config.expert_after
+    expert_span = span(expert)
+    block = f"{BLOCK_SESSIONS[0]}-{BLOCK_SESSIONS[1]}"
+    key9 = numbered[9].key if 9 in numbered else ""
+    silenced = figures.silenced_evaluations(data, expert)
+    trained = bool(data.success)
+    captions = {}
+    captions["learning_curves"] = (
+        f"Success rate (fraction of trials) per session: line = mean across the {seeds} seeds, light band "
+        "with thin edges = its 95 % CI across seeds (error bars instead where the points are not "
+        "consecutive sessions). Columns: the held-out evaluation after each session with exploration noise "
+        "off (the mean policy, the primary measure of findings 1-4 and 9; x = sessions completed, 0 = "
+        "before session 1), the same evaluation with noise on (open markers), and the training trials "
+        "during each session (noise on, while learning). Top row: intact (blue), block_2_4 (red, M1 dopamine "
+        f"blocked in sessions {block}) and partial_block (orange, M1 dopamine at gain {gain:g} in sessions "
+        f"{block}), the grey span marking sessions {block}. Bottom row, from session "
+        f"{max(1, expert.start - 3)}: the expert manipulations in {expert_span} (lilac span), "
+        f"forked from intact after session {fork}: expert_block (purple squares, M1 dopamine blocked) and "
+        "expert_thalamus_block (green squares, thalamic input silenced). Each row shows only its own "
+        "manipulation's span. The y-axis reaches below 0 and above 1 so that a line at 0 % or 100 % is "
+        "drawn inside the axes, above the x-axis. What to compare: in the grey span, red against blue "
+        f"({_verdict(numbered, 2)}) and, after it, how late red reaches blue's level "
+        f"({_verdict(numbered, 3)}); orange shows where a partial block falls between them. Below: purple "
+        f"against intact's level at the fork ({_verdict(numbered, 4)}) and green against it "
+        f"({_verdict(numbered, 9)}; {key9}).")
+    if not silenced:
+        captions["learning_curves"] += (
+            " expert_thalamus_block is left out of the evaluation panels: its evaluations are not recorded "
+            "as run with the thalamus silenced (thalamus_gain 0), so they cannot show the silencing; its "
+            "training trials (right) can.")
+    if not trained:
+        captions["learning_curves"] += (
+            " The training-trial panels are drawn from summary.csv's per-session mean and 95 % CI (this "
+            "record has no trials.csv).")
+    captions["expert_effects"] = (
+        f"The experts' success (fraction of trials) per condition, {seeds} seeds: bar = mean across seeds "
+        "(its value under the bar's name), black error bar = 95 % CI across seeds (Student t), grey line = "
+        "one seed. A bar at 0 is a measured 0, drawn as a coloured stroke with its value printed above it, "
+        "not a missing bar. Left, finding 9's measure: the noise-off held-out success, first the expert "
+        f"level (intact's evaluation after session {fork}, the fork: the same network just before the "
+        f"manipulation), then intact, expert_block and expert_thalamus_block, each seed's mean over the "
+        f"evaluations after {expert_span}. Right: the training trials of {expert_span} "
+        "(noise on). What to compare: the dopamine-blocked bar against the expert level (clause 9b: within "
+        f"+-0.05; {_verdict(numbered, 4)}) and the thalamus-silenced bar against half the expert level "
+        f"(clause 9a); {_verdict(numbered, 9)} ({key9}).")
+    drawn = [m for m in figures.neural_panel_metrics(data) if m is not None]
+    names = {m.name for m in drawn}
+    control = ("the S1 input's R^2 (brown dash-dot, triangles)" if "input_r2_thalamus" in names else
+               "the recurrent input's R^2 (brown dash-dot, triangles)")
+    older = [m.name for m in drawn if m.name in ("th_movement_overlap", "th_movement_r2", "th_input_lead_s")]
+    captions["neural_metrics"] = (
+        "Nine neural metrics per session, the metric's column name above each panel (definitions in the "
+        "table of neural metrics below), for the conditions recorded from session 1: intact (blue), "
+        f"block_2_4 (red) and partial_block (orange); line = mean across the {seeds} seeds, band = its 95 % "
+        f"CI across seeds (light fill, thin edges). The grey span marks sessions {block}, where block_2_4's "
+        f"M1 dopamine is blocked and partial_block's is at gain {gain:g}; the expert manipulations are not "
+        "in these panels, so they have no span. Units: a.u. where the quantity has no physical unit; "
+        "'fraction' is a fraction of the units (of the command's variance for R^2). distance_to_expert "
+        f"is measured to session {fork}'s correlation structure, the reference session (dotted line), where "
+        f"it is 0 by construction; p_expert's classifier is trained on sessions 1 vs {fork} (dotted lines), "
+        "so its values there are its own training sessions (held-out folds), not a result. The cue -> "
+        "outcome index is (outcome-responsive - cue-responsive) / (outcome-responsive + cue-responsive) "
+        "fraction of units: -1 when the responsive units respond only to the cue, +1 only to the outcome. "
+        "The thalamic lead is positive when the thalamic signal reaches half its peak before the lift, "
+        "negative after it (the sign used in finding 7). Control lines, on intact: indicative_fraction with "
+        f"shuffled success labels (grey dashed, x markers: its chance level) and {control}. What to "
+        "compare: mean |rate| and mean correlation level while the distance to the reference falls, and "
+        f"red's distance not falling in the grey span ({_verdict(numbered, 5)}); the cue -> outcome index "
+        f"moving from -1 towards +1 and the indicative fraction rising above its shuffled line "
+        f"({_verdict(numbered, 6)}); the thalamic R^2 above the control and a lead that is positive and "
+        f"grows ({_verdict(numbered, 7)}); the fraction of Th-excited units that encode movement rising "
+        f"({_verdict(numbered, 8)}).")
+    if older:
+        captions["neural_metrics"] += (
+            f" This record's neural table predates some metrics: {', '.join(older)} stand in for them, "
+            "under their own names (see the table of neural metrics).")
+    if "indicative_fraction_post" not in {m for c in data.neural.values() for s in c.values()
+                                          for cells in s.values() for m in cells}:
+        captions["neural_metrics"] += (" Its indicative_fraction is the earlier definition (decoded from "
+                                       "post-outcome activity; see the notes above).")
+    captions["diffusion_maps"] = (
+        f"Every trial of seed {config.seed_list[0]}, the record's first seed (one seed of {seeds}: a "
+        "picture, no statistics), in intact and block_2_4, placed by the first two diffusion-map "
+        "coordinates of its cortical correlation matrix (a.u.); colour = session, dot = success, x = "
+        "failure. What to look at: whether early (dark) and late (yellow) sessions occupy different regions, "
+        f"and whether block_2_4's sessions {block} stay with session 1 (the reorganisation of finding 5, "
+        "seen in one seed).")
+    if signature is not None and signature.recorded:
+        captions["dopamine_signature"] = (
+            "intact's TD error summed over the 0.1 s after the cue onset (rpe_cue, teal circles) and after "
+            "the outcome (rpe_outcome, magenta squares), per session: each seed's mean over the session's "
+            f"trials, then the mean across the {seeds} seeds (line) with its 95 % CI (band), in reward "
+            "units. What to see: a TD reward-prediction error moves from the outcome to the cue with "
+            "learning, so the magenta line should fall and the teal one rise. "
+            + signature.sentence())
+    for name, text in (provenance or {}).items():
+        if name in captions:
+            captions[name] += " " + text
+    return captions
 
 
 def _evaluation_rows(out: Path) -> list[dict[str, str]]:
@@ -380,6 +540,16 @@ def recorded_config(evaluations: list[dict[str, str]], summary: list[dict]) -> A
     return AblationDesign(**fields)
 
 
+#: The re-judge redraws PNGs only: the recorded folders in docs/ keep no SVG.
+REJUDGE_FORMATS = ("png",)
+#: Why the re-judge keeps a figure as the runs' analysis drew it.
+KEPT_FIGURES = {
+    "diffusion_maps": ("Not redrawn by the re-judge: it needs the runs' embedding.npz, which the tables do "
+                       "not hold; this is the figure the analysis of the runs drew."),
+    "expert_effects": ("Not redrawn by the re-judge: it needs the training trials per seed (trials.csv), "
+                       "which this record lacks; this is the figure the analysis of the runs drew, with the "
+                       "code of that time."),
+}
 #: The tables :func:`rejudge` reads.
 TABLES = (EVALUATION_TABLE, SUCCESS_BY_SEED_TABLE, TRIALS_TABLE, NEURAL_TABLE, SUMMARY_TABLE)
 
@@ -389,7 +559,10 @@ def rejudge(directory: Path | str, circuit: int = 1) -> Path:
     as :func:`analyse_ablation` builds it (:func:`ablation_data`) from ``evaluation.csv`` (or
     ``success_by_seed.csv``), ``neural.csv`` and, where present, ``trials.csv``; the configuration read off
     the tables (:func:`recorded_config`); the runs' circuit version ``circuit`` (the tables do not record
-    it). Writes ``report.md`` over the old one, with the current rules; leaves ``figures/`` as they are.
+    it). Writes ``report.md`` over the old one, with the current rules, and always redraws into
+    ``figures/`` (PNG only, as the recorded folders keep them) every figure the tables allow
+    (:func:`_table_figures`); the others (the diffusion map, which needs the runs' embeddings; the expert
+    effects without trials.csv) are kept as the runs' analysis drew them, and their captions say so.
     A metric the tables lack makes the clauses that need it "not tested". Returns the report's path."""
     from analysis.neural import METRICS
 
@@ -401,7 +574,24 @@ def rejudge(directory: Path | str, circuit: int = 1) -> Path:
     config = recorded_config(evaluations, summary)
     data = ablation_data(config.seed_list, trials, evaluations, neural_by_seed(neural_rows), {circuit})
     findings = all_findings(data, config.expert_after, config.sessions, config.expert_range)
-    pngs = sorted((out / FIGURES_DIR).glob("*.png"))
+    figure_dir = out / FIGURES_DIR
+    figure_dir.mkdir(exist_ok=True)
+    rpe = rpe_by_seed(trials)
+    drawn = _table_figures(data, config, summary, rpe, figure_dir, neural=bool(neural_rows),
+                           trials=bool(trials), formats=REJUDGE_FORMATS)
+    redrawn = sorted({p.stem for p in drawn}, key=lambda name: _figure_rank(Path(name)))
+    pngs = sorted(figure_dir.glob("*.png"))
+    kept = [p.stem for p in sorted(pngs, key=_figure_rank) if p.stem not in redrawn]
+    signature = dopamine_signature(rpe, config.seed_list, config.sessions,
+                                   not_recorded=None if trials else "this record has no trials.csv")
+    provenance = {name: "Redrawn from the tables by the re-judge." for name in redrawn}
+    provenance |= {name: KEPT_FIGURES.get(name, "Kept as the analysis of the runs drew it.") for name in kept}
+    captions = figure_captions(config, data, findings, signature, provenance)
+    if "expert_effects" in kept:  # drawn by the code of its time: describe what any version of it shows
+        captions["expert_effects"] = (
+            f"The experts' success in {span(config.expert_range)} per condition: bar = mean across seeds, "
+            "black error bar = 95 % CI across seeds (Student t), grey line = one seed; a bar at 0 (thalamic "
+            "input silenced) is a measured 0, not a missing bar. " + KEPT_FIGURES["expert_effects"])
     runs = {(r["condition"], r["seed"]) for r in evaluations}
     columns = set(neural_rows[0]) - {"condition", "seed", "session"} if neural_rows else set()
     missing = [m for m in METRICS if m not in columns]
@@ -431,11 +621,14 @@ def rejudge(directory: Path | str, circuit: int = 1) -> Path:
                 "minimum effect size; finding 6 is judged on those earlier definitions, not on the ones in "
                 "the table of neural metrics below."]
                if neural_rows and "indicative_fraction_post" not in columns else []),
-             "- The figures in `figures/` come from the original run (drawn by the analysis code of that "
-             "time) and were not redrawn.", ""]
+             "- Figures: " + ", ".join(redrawn) + " redrawn from these tables by the current code"
+             + (f"; {', '.join(kept)} kept as the analysis of the runs drew "
+                f"{'them' if len(kept) > 1 else 'it'} (not in the tables: see the captions)" if kept else "")
+             + ".", ""]
     report = out / run_format.REPORT_FILE
     report.write_text(render_report(config, [], {}, [], data, findings, partial_block_lines(data), pngs, out,
-                                    summary, runs_line=f"{len(runs)} runs in the tables.", notes=notes))
+                                    summary, runs_line=f"{len(runs)} runs in the tables.", notes=notes,
+                                    captions=captions, signature=signature))
     return report
 
 

@@ -38,8 +38,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analysis.conditions import BLOCK_SESSIONS, Condition
-from analysis.statistics import Estimate, equivalence_p, format_p, holm, mean_ci, one_sided_p, paired
-from analysis.tables import NOISE_OFF, NOISE_ON, THALAMUS_GAIN
+from analysis.statistics import (
+    Estimate,
+    PairedTest,
+    equivalence_p,
+    format_p,
+    holm,
+    mean_ci,
+    one_sided_p,
+    paired,
+)
+from analysis.tables import NOISE_OFF, NOISE_ON, RPE_CUE, RPE_OUTCOME, THALAMUS_GAIN
 
 #: The conditions the rules compare (:mod:`analysis.conditions`), by short names.
 INTACT, BLOCKED, PARTIAL = Condition.INTACT, Condition.BLOCK_2_4, Condition.PARTIAL_BLOCK
@@ -831,3 +840,146 @@ def all_findings(d: Data, last: int, sessions: int, expert: range) -> list[Findi
     return [finding_1(d, last), finding_2(d), finding_3(d, last, sessions), finding_4(d, expert, last),
             *judge([finding_5(d, last), finding_6(d, last), finding_7(d, last), finding_8(d, last),
                     finding_9(d, expert, last)])]
+
+
+# --- Beside the findings: the dopamine signature ---------------------------------------------------------
+# Not a finding of shared/SCIENCE.md and not a verdict: nothing here enters the verdict table, the Holm
+# family or the count of reproduced findings. It asks whether the model's dopamine (its TD error) behaves
+# as a TD reward-prediction error does with learning: the response moves from the outcome to the cue.
+
+
+#: Why the signature is not recorded, where the trials lack its columns.
+NOT_RECORDED = ("their trials carry no rpe_cue / rpe_outcome columns (the runs were made before those "
+                "columns were written)")
+
+
+@dataclass
+class DopamineSignature:
+    """intact's TD error at the cue and at the outcome (per seed, mean over a session's trials of
+    ``rpe_cue`` / ``rpe_outcome``), in session 1 and in ``last``; ``recorded`` False where the runs did not
+    record those columns (every array is then empty).
+
+    The signature is shown when, across seeds (paired by seed), the RPE at the outcome falls (the 95 % CI
+    of last - session 1 lies strictly below 0) AND the RPE at the cue rises (its CI strictly above 0)."""
+
+    recorded: bool
+    seeds: list[int]
+    last: int
+    outcome: dict[int, np.ndarray] = field(default_factory=dict)  # session -> per-seed values
+    cue: dict[int, np.ndarray] = field(default_factory=dict)
+    not_recorded: str = NOT_RECORDED  # why, where not recorded
+
+    RULE = ("intact, per seed: the mean over a session's trials of rpe_outcome (the TD error summed over "
+            "the 0.1 s after the outcome) and of rpe_cue (the same after the cue onset), in session 1 and in "
+            "the last session; the model shows the TD signature if the RPE at the outcome falls (95 % CI "
+            "across seeds of last - session 1 strictly below 0) and the RPE at the cue rises (its 95 % CI "
+            "strictly above 0), paired by seed")
+
+    @property
+    def outcome_change(self) -> PairedTest:
+        """Paired test of rpe_outcome, last session vs session 1 (difference last - 1)."""
+        return paired(self.outcome[self.last], self.outcome[1])
+
+    @property
+    def cue_change(self) -> PairedTest:
+        """Paired test of rpe_cue, last session vs session 1 (difference last - 1)."""
+        return paired(self.cue[self.last], self.cue[1])
+
+    def _parts(self) -> tuple[bool | None, bool | None]:
+        """(the outcome's RPE falls, the cue's RPE rises), each None when it cannot be decided (fewer than
+        2 seeds with both sessions)."""
+        if not self.recorded:
+            return None, None
+        falls, rises = self.outcome_change.difference, self.cue_change.difference
+        fall = None if falls.n < 2 or math.isnan(falls.high) else bool(falls.high < -TIE)
+        rise = None if rises.n < 2 or math.isnan(rises.low) else bool(rises.low > TIE)
+        return fall, rise
+
+    @property
+    def shown(self) -> bool | None:
+        """True: the TD signature (outcome falls and cue rises); False: a part fails; None: not recorded,
+        or a part cannot be decided while the other holds."""
+        fall, rise = self._parts()
+        if fall is False or rise is False:
+            return False
+        if fall is None or rise is None:
+            return None
+        return True
+
+    def sentence(self) -> str:
+        """One plain sentence: does the model show the TD signature, and if not, which part fails."""
+        if not self.recorded:
+            return (f"Not recorded by these runs: {self.not_recorded}, so the signature cannot be read from "
+                    "this record.")
+        fall, rise = self._parts()
+        span_text = f"from session 1 to session {self.last}"
+        if fall and rise:
+            return (f"The model shows the TD signature: {span_text} the RPE at the outcome falls and the RPE "
+                    "at the cue rises, each change's 95 % CI excluding 0.")
+        outcome_ci = self.outcome_change.difference.format(_digits(list(self.outcome.values())))
+        cue_ci = self.cue_change.difference.format(_digits(list(self.cue.values())))
+        failing = []
+        parts = ((fall, "the RPE at the outcome does not fall", outcome_ci, "below"),
+                 (rise, "the RPE at the cue does not rise", cue_ci, "above"))
+        for holds, what, ci, direction in parts:
+            if holds is False:
+                failing.append(f"{what} (change {ci}: the 95 % CI does not lie {direction} 0)")
+            elif holds is None:
+                failing.append(f"{what.replace('does not', 'cannot be shown to')} (too few seeds: {ci})")
+        verb = "does not show" if self.shown is False else "cannot be shown to have"
+        return f"The model {verb} the TD signature {span_text}: " + "; ".join(failing) + "."
+
+    def lines(self) -> list[str]:
+        """The report section's body: the rule, a per-seed table, the paired changes and the sentence."""
+        if not self.recorded:
+            return [self.sentence()]
+        digits = _digits([*self.outcome.values(), *self.cue.values()])
+        last = self.last
+
+        def cell(x: float) -> str:
+            return "-" if not math.isfinite(x) else f"{x:.{digits}f}"
+
+        lines = [f"Rule (no verdict, not counted among the findings): {self.RULE}.", "",
+                 f"| seed | rpe_outcome, session 1 | rpe_outcome, session {last} | change | "
+                 f"rpe_cue, session 1 | rpe_cue, session {last} | change |",
+                 "|---|---|---|---|---|---|---|"]
+        for i, seed in enumerate(self.seeds):
+            o1, ol, c1, cl = (self.outcome[1][i], self.outcome[last][i], self.cue[1][i], self.cue[last][i])
+            lines.append(f"| {seed} | {cell(o1)} | {cell(ol)} | {cell(ol - o1)} | {cell(c1)} | {cell(cl)} | "
+                         f"{cell(cl - c1)} |")
+        summary = (mean_ci(self.outcome[1]), mean_ci(self.outcome[last]), self.outcome_change.difference,
+                   mean_ci(self.cue[1]), mean_ci(self.cue[last]), self.cue_change.difference)
+        lines.append("| mean [95 % CI] | " + " | ".join(e.format(digits) for e in summary) + " |")
+        lines += ["", f"- rpe_outcome, session {last} - session 1: {self.outcome_change.format(digits)}",
+                  f"- rpe_cue, session {last} - session 1: {self.cue_change.format(digits)}", "",
+                  self.sentence()]
+        return lines
+
+
+def _digits(arrays) -> int:
+    """Decimals that give the largest magnitude among ``arrays`` about 3 significant digits (2 at least)."""
+    values = np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.array([])
+    values = np.abs(values[np.isfinite(values)])
+    if not len(values) or values.max() == 0:
+        return 2
+    return int(max(2, min(8, 2 - math.floor(math.log10(values.max())))))
+
+
+def dopamine_signature(rpe: dict | None, seeds: list[int], last: int | None = None,
+                       not_recorded: str | None = None) -> DopamineSignature:
+    """The dopamine signature of intact from :func:`analysis.tables.rpe_by_seed`'s table (None: not
+    recorded, for the reason ``not_recorded``, default :data:`NOT_RECORDED`). ``last``: the last session
+    (default: intact's last session with a value)."""
+    if rpe is None:
+        return DopamineSignature(False, list(seeds), last or 0, not_recorded=not_recorded or NOT_RECORDED)
+    table = rpe.get(INTACT, {})
+    if last is None:
+        last = max((s for sessions in table.values() for s in sessions), default=1)
+
+    def values(column: str, session: int) -> np.ndarray:
+        return np.array([table.get(seed, {}).get(session, {}).get(column, math.nan) for seed in seeds],
+                        dtype=float)
+
+    return DopamineSignature(True, list(seeds), last,
+                             outcome={s: values(RPE_OUTCOME, s) for s in (1, last)},
+                             cue={s: values(RPE_CUE, s) for s in (1, last)})

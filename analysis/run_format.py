@@ -11,7 +11,9 @@ A training run's folder (``training.train``)::
     RUN/activity/session_NN.part_EEEEEE.npz a session's batches before they are merged (E = first episode)
     RUN/probe/session_NN.npz                the stimulation probe before session NN (circuit 2)
     RUN/videos/                             rendered trials
-    RUN/tb/                                 TensorBoard event files
+    RUN/tb/<name>/                          TensorBoard event files of the run named <name> (the run
+                                            folder's name; :func:`tensorboard_dir`); step = trials completed
+    RUN/tb/<name>/shaping/                  the shaping's (pretraining/), step = cloning update
 
 An ablation's folder (``training.ablate``) holds one run folder per condition and seed,
 ``OUT/runs/<condition>/seed_SS``, each with ``result.json`` once finished (and the analyses' caches
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -43,12 +46,16 @@ ACTIVITY_DIR = "activity"
 PROBE_DIR = "probe"
 VIDEO_DIR = "videos"
 TENSORBOARD_DIR = "tb"
+#: The shaping's TensorBoard run, inside the run's (:func:`shaping_tensorboard_dir`).
+SHAPING_RUN = "shaping"
 
-#: Columns of episodes.csv, in order (new columns are added at the end: readers go by name).
+#: Columns of episodes.csv, in order (new columns are added at the end: readers go by name). ``rpe_cue`` and
+#: ``rpe_outcome``: the TD error summed over the 0.1 s from the cue onset and from the outcome (reward
+#: units; empty where the trial had no such event), as ``training.train.event_rpe`` defines them.
 EPISODE_COLUMNS = ("episode", "session", "success", "return", "outcome", "steps", "cue_time",
                    "lift_time", "grab_time", "at_mouth_time", "outcome_time", "mean_delta",
                    "mean_dopamine", "dopamine_gain", "thalamus_on", "cortical_update_norm", "precue_lift",
-                   "exploration_std")
+                   "exploration_std", "rpe_cue", "rpe_outcome")
 
 #: Columns of evaluation.csv: ``episode`` = trials completed when evaluated, ``session`` = sessions
 #: completed (0: before session 1, after the shaping), ``noise`` = ``off`` or ``on``, ``success`` =
@@ -86,6 +93,30 @@ def video_name(session: int, episode: int) -> str:
 def video_tag(session: int) -> str:
     """TensorBoard tag of session ``session``'s filmed trials (each at its own step)."""
     return f"{VIDEO_DIR}/session_{session:02d}"
+
+
+def run_name(run_dir: Path) -> str:
+    """A training run's name in TensorBoard: its folder's name (``runs/train`` -> ``train``; in an
+    ablation ``seed_SS``, whose path ``<condition>/seed_SS/tb/`` tells the condition)."""
+    return Path(os.path.abspath(run_dir)).name or "run"
+
+
+def tensorboard_dir(run_dir: Path) -> Path:
+    """Where a training run writes its TensorBoard events: ``RUN/tb/<run_name>``, so that runs watched
+    together (``tensorboard --logdir RUN/tb``, or an ablation's ``OUT/runs``) go by their names rather
+    than "."; but ``RUN/tb`` itself if event files lie there already (a run folder written before runs
+    were named: resuming it goes on in the same TensorBoard run)."""
+    base = Path(run_dir) / TENSORBOARD_DIR
+    if any(base.glob("events.out.tfevents.*")):
+        return base
+    return base / run_name(run_dir)
+
+
+def shaping_tensorboard_dir(run_dir: Path) -> Path:
+    """The TensorBoard run of a training run's shaping (``pretraining/`` tags, step = cloning update):
+    a run of its own, inside the run's, because a resumed run purges every step after its checkpoint's
+    episode from its own event files, and cloning updates share those step numbers."""
+    return tensorboard_dir(run_dir) / SHAPING_RUN
 
 
 def numbered_files(folder: Path, pattern: re.Pattern) -> dict[int, Path]:

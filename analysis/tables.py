@@ -37,6 +37,10 @@ NOISE_OFF, NOISE_ON = "success_noise_off", "success_noise_on"
 #: from evaluation.csv's ``thalamus_gain`` column; absent in run folders written before that column.
 THALAMUS_GAIN = "thalamus_gain"
 SUCCESS_BY_SEED_COLUMNS = ("condition", "seed", "session", NOISE_OFF, NOISE_ON)
+#: Per-trial columns of episodes.csv (hence trials.csv; :data:`analysis.run_format.EPISODE_COLUMNS`) for the
+#: dopamine signature: the TD error summed over the first 0.1 s after the cue onset / after the outcome
+#: (reward units), empty where the event did not happen. Runs written before these columns lack them.
+RPE_CUE, RPE_OUTCOME = "rpe_cue", "rpe_outcome"
 
 SUMMARY_COLUMNS = ("condition", "session", "seeds", "trials", "success_mean", "success_ci_low",
                    "success_ci_high", "dopamine_gain", "thalamus_on",
@@ -133,6 +137,24 @@ def behaviour_by_seed(rows: list[dict[str, str]]) -> dict[str, dict[int, dict[in
     for (condition, seed, session), values in deltas.items():
         sd = float(np.std(values, ddof=1)) if len(values) >= 2 else math.nan
         cell(condition, seed, session)["rpe_sd"] = sd
+    return table
+
+
+def rpe_by_seed(rows: list[dict[str, str]]) -> dict[str, dict[int, dict[int, dict[str, float]]]] | None:
+    """``{condition: {seed: {session: {"rpe_cue": x, "rpe_outcome": y}}}}``: the mean over a session's
+    trials of each trial's :data:`RPE_CUE` and :data:`RPE_OUTCOME` (trials where the event did not happen,
+    an empty cell, are left out; a session without any has no value). None when the rows have neither
+    column (runs written before them, or no trials at all): the signature is then not recorded, which
+    differs from recorded but empty."""
+    if not any(RPE_CUE in row or RPE_OUTCOME in row for row in rows):
+        return None
+    table: dict[str, dict[int, dict[int, dict[str, float]]]] = {}
+    for column in (RPE_CUE, RPE_OUTCOME):
+        for condition, seeds in _rate_by_seed(rows, column).items():
+            for seed, sessions in seeds.items():
+                for session, mean in sessions.items():
+                    cells = table.setdefault(condition, {}).setdefault(seed, {})
+                    cells.setdefault(session, {})[column] = mean
     return table
 
 

@@ -159,6 +159,16 @@ def test_sweep_writes_every_output(tiny_sweep):
         assert f"## Finding {number}: " in report
     assert report.count("Rule: ") == 9 and "## Behaviour per session" in report
     assert "Experts' pre-cue lifts (intact, session 6" in report
+    # Every figure the report embeds has its caption under it; the dopamine signature has its section.
+    lines = report.splitlines()
+    embedded = [(i, line[2:line.index("]")]) for i, line in enumerate(lines) if line.startswith("![")]
+    assert {name for _, name in embedded} >= {"learning_curves", "expert_effects", "neural_metrics",
+                                              "diffusion_maps"}
+    for i, name in embedded:
+        assert lines[i + 2].startswith(f"*{name}*: "), name
+    assert "## Dopamine signature (beside the findings)" in report
+    if "rpe_cue" in rows[0]:  # runs that record the TD error at the cue and the outcome
+        assert (out / "figures" / "dopamine_signature.png").exists() and "TD signature" in report
     # Every neural metric for every session of each analysed run; the expert reference is at distance 0.
     neural = _rows(out / "neural.csv")
     assert set(METRICS) <= set(neural[0])

@@ -176,20 +176,46 @@ def test_the_circuit_flag_decides_by_construction(tmp_path, capsys):
     assert "Circuit of the runs: v1, given with `--circuit 1`" in (tmp_path / "report.md").read_text()
 
 
-def test_missing_trials_and_metrics_are_not_tested_and_figures_are_kept(tmp_path):
+def _captions(text: str) -> dict[str, str]:
+    """``{figure: caption}`` of a report: the line ``*name*: ...`` that follows each embedded figure."""
+    lines = text.splitlines()
+    found = {}
+    for i, line in enumerate(lines):
+        if line.startswith("!["):
+            name = line[2:line.index("]")]
+            assert lines[i + 2].startswith(f"*{name}*: "), f"{name} has no caption"
+            found[name] = lines[i + 2]
+    return found
+
+
+def test_missing_trials_and_metrics_are_not_tested_and_figures_are_redrawn_or_kept(tmp_path):
     data = _record(tmp_path, trials=False)
     (tmp_path / "figures").mkdir()
-    figure = tmp_path / "figures" / "learning_curves.png"
-    figure.write_bytes(b"\x89PNG original")
+    original = b"\x89PNG original"
+    for name in ("learning_curves", "expert_effects", "diffusion_maps"):
+        (tmp_path / "figures" / f"{name}.png").write_bytes(original)
     report = rejudge(tmp_path)
     assert _table(report) == verdict_table(all_findings(data, LAST, SESSIONS, EXPERT))
     verdicts = _verdicts(report)
     assert verdicts[4] == ("not tested, by construction", "not reproduced")  # rpe_sd needs trials.csv
     assert verdicts[5] == ("-", "reproduced") and verdicts[7] == ("not tested", "not reproduced")
-    assert figure.read_bytes() == b"\x89PNG original"
+    figures = tmp_path / "figures"
+    # Redrawn from the tables: the learning curves and the neural metrics (PNG only, as docs/ keeps them).
+    assert (figures / "learning_curves.png").read_bytes() != original
+    assert (figures / "neural_metrics.png").stat().st_size > 20_000
+    assert not list(figures.glob("*.svg"))
+    # Kept: the diffusion map (the runs' embeddings) and, without trials.csv, the expert effects.
+    for kept in ("diffusion_maps", "expert_effects"):
+        assert (figures / f"{kept}.png").read_bytes() == original
     text = report.read_text()
-    assert "![learning_curves](figures/learning_curves.png)" in text
-    assert "come from the original run" in text and "No trials.csv" in text
+    captions = _captions(text)
+    assert list(captions) == ["learning_curves", "expert_effects", "neural_metrics", "diffusion_maps"]
+    assert "Redrawn from the tables" in captions["learning_curves"]
+    assert "Not redrawn" in captions["diffusion_maps"] and "embedding.npz" in captions["diffusion_maps"]
+    assert f"seed {SEEDS[0]}, the record's first seed" in captions["diffusion_maps"]
+    assert "Not redrawn" in captions["expert_effects"] and "95 % CI" in captions["expert_effects"]
+    assert "learning_curves, neural_metrics redrawn" in text and "No trials.csv" in text
+    assert "Not recorded by these runs: this record has no trials.csv" in text
     assert "lacks `correlation_sd`" in text and "`input_r2_thalamus`" in text
     assert "the neural analysis before version 4 wrote it" in text  # no indicative_fraction_post
 
@@ -219,3 +245,25 @@ def test_the_configuration_is_read_off_the_tables(tmp_path):
     config = recorded_config(evaluations, [])
     assert (config.seed_list, config.sessions, config.expert_after, config.expert_sessions) == \
         (SEEDS, SESSIONS, LAST, len(EXPERT))
+
+
+def test_the_dopamine_signature_is_read_from_the_trials(tmp_path):
+    _record(tmp_path)
+    text = rejudge(tmp_path).read_text()
+    before = _verdicts(tmp_path / "report.md")
+    section = text[text.index("## Dopamine signature (beside the findings)"):text.index("## Figures")]
+    assert "Not recorded by these runs: their trials carry no rpe_cue / rpe_outcome columns" in section
+    assert "dopamine_signature" not in _captions(text)
+    # the same trials with the columns: outcome RPE falling, cue RPE rising over the sessions
+    path = tmp_path / "trials.csv"
+    rows = list(csv.DictReader(open(path, newline="")))
+    for row in rows:
+        k, session, t = SEEDS.index(int(row["seed"])), int(row["session"]), int(row["episode"])
+        row["rpe_outcome"] = repr(0.4 - 0.03 * session + 0.002 * ((k + t) % 3))
+        row["rpe_cue"] = repr(0.02 * session + 0.002 * ((k * t) % 4))
+    _write(path, rows, list(rows[0]))
+    text = rejudge(tmp_path).read_text()
+    assert "The model shows the TD signature: from session 1 to session 10" in text
+    assert "TD signature" in _captions(text)["dopamine_signature"]
+    assert (tmp_path / "figures" / "dopamine_signature.png").stat().st_size > 10_000
+    assert _verdicts(tmp_path / "report.md") == before  # beside the findings: no verdict changes

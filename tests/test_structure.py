@@ -48,7 +48,7 @@ def test_imports_flow_one_way(package):
 
 def test_run_format_imports_only_the_standard_library():
     imported = {name.split(".")[0] for name in _imports(ROOT / "analysis" / "run_format.py")}
-    assert imported <= {"__future__", "csv", "json", "re", "collections", "pathlib", "typing"}, imported
+    assert imported <= {"__future__", "csv", "json", "os", "re", "collections", "pathlib", "typing"}, imported
 
 
 def _code_strings(path: Path) -> list[tuple[int, str]]:

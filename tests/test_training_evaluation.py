@@ -25,7 +25,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from agents.pretraining import PretrainingConfig, warmup_seed
 from agents.three_factor import ThreeFactorLearner
-from analysis.run_format import EVALUATION_COLUMNS
+from analysis.run_format import EVALUATION_COLUMNS, tensorboard_dir
 from reach_env import MousePelletReachEnv
 from training.checkpoint import FORMAT_VERSION
 from training.config import ConfigError, build_config
@@ -296,7 +296,7 @@ def test_evaluation_schedule_and_validation():
 
 def test_tensorboard_eval_and_precue_scalars(intact):
     out, _, _ = intact
-    acc = EventAccumulator(str(out / "tb"), size_guidance={"scalars": 0})
+    acc = EventAccumulator(str(tensorboard_dir(out)), size_guidance={"scalars": 0})
     acc.Reload()
     rows = read_csv(out / "evaluation.csv")
     for noise in ("off", "on"):
@@ -306,9 +306,9 @@ def test_tensorboard_eval_and_precue_scalars(intact):
         assert [e.value for e in events] == pytest.approx([float(r["success"]) for r in expected])
     episodes = read_csv(out / "episodes.csv")
     precue = acc.Scalars("behaviour/precue_lift_rate_session")
-    assert [e.step for e in precue] == [1, 2]
+    assert [e.step for e in precue] == [4, 8]  # at the session's last trial (trials completed)
     for event in precue:
-        column = [int(r["precue_lift"]) for r in episodes if int(r["session"]) == event.step]
+        column = [int(r["precue_lift"]) for r in episodes if int(r["session"]) == event.step // 4]
         assert event.value == pytest.approx(np.mean(column))
 
 
@@ -318,7 +318,9 @@ def test_tensorboard_eval_and_precue_scalars(intact):
 def test_precue_lift_column(intact):
     out, _, _ = intact
     with open(out / "episodes.csv", newline="") as f:
-        assert next(csv.reader(f))[-2:] == ["precue_lift", "exploration_std"]
+        header = next(csv.reader(f))
+        assert header[header.index("precue_lift"):] == ["precue_lift", "exploration_std", "rpe_cue",
+                                                        "rpe_outcome"]
     for row in read_csv(out / "episodes.csv"):
         lift = float(row["lift_time"]) if row["lift_time"] else math.nan
         cue = float(row["cue_time"]) if row["cue_time"] else math.nan

@@ -20,6 +20,7 @@ from small_setups import TINY_RUN, tiny_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import training.train as train_module
+from analysis.run_format import tensorboard_dir
 from training.train import Trainer, parse_args
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,7 +135,7 @@ def evaluation_rows(out: Path) -> list[tuple[str, str]]:
 
 def scalars(out: Path, tag: str) -> list[tuple[int, float]]:
     """(step, value) of a TensorBoard scalar, as TensorBoard shows it (purged events left out)."""
-    acc = EventAccumulator(str(out / "tb"), size_guidance={"scalars": 0})
+    acc = EventAccumulator(str(tensorboard_dir(out)), size_guidance={"scalars": 0})
     acc.Reload()
     return [(e.step, e.value) for e in acc.Scalars(tag)]
 

@@ -14,7 +14,7 @@ from PIL import Image
 from small_setups import TINY_RUN
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from analysis.run_format import EPISODE_COLUMNS
+from analysis.run_format import EPISODE_COLUMNS, tensorboard_dir
 from training.checkpoint import CheckpointError
 from training.config import TrainConfig, build_config, load_yaml, merge
 from training.train import Trainer
@@ -26,9 +26,12 @@ SHORT_TRIALS = {"env_id": "MousePelletReach-v0", "platform_turn": 0.04, "cue_tim
                 "tone_duration": 0.04, "response_window": 0.06, "post_outcome": 0.02}
 
 SCALARS = ("behaviour/success_rate_rolling", "behaviour/success_rate_session", "behaviour/return",
-           "dopamine/delta_mean", "dopamine/dopamine_mean", "dopamine/gain", "plasticity/update_norm",
-           "plasticity/recurrent", "plasticity/thalamocortical", "plasticity/readout", "critic/value_mean",
-           "behaviour/precue_lift_rate_session", "eval/success_noise_off", "eval/success_noise_on")
+           "behaviour/exploration_std", "behaviour/exploration_success_average", "dopamine/rpe_at_cue",
+           "dopamine/rpe_at_outcome", "manipulation/dopamine_gain", "manipulation/thalamus_gain",
+           "plasticity/update_norm_cortex", "plasticity/update_norm_recurrent",
+           "plasticity/update_norm_thalamocortical", "plasticity/update_norm_readout",
+           "plasticity/update_norm_bias", "critic/value_mean", "behaviour/precue_lift_rate_session",
+           "eval/success_noise_off", "eval/success_noise_on")
 
 
 def tiny_config(out: Path, **sections: dict) -> TrainConfig:
@@ -49,8 +52,8 @@ def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def accumulator(out: Path) -> EventAccumulator:
-    acc = EventAccumulator(str(out / "tb"), size_guidance={"scalars": 0, "images": 0, "tensors": 0,
-                                                           "histograms": 0})
+    acc = EventAccumulator(str(tensorboard_dir(out)), size_guidance={"scalars": 0, "images": 0, "tensors": 0,
+                                                                     "histograms": 0})
     acc.Reload()
     return acc
 
@@ -64,25 +67,28 @@ def run(tmp_path_factory) -> tuple[Path, TrainConfig, Trainer]:
 
 def test_tensorboard(run):
     out, config, _ = run
-    assert len(list((out / "tb").glob("events.out.tfevents.*"))) == 1
+    assert tensorboard_dir(out) == out / "tb" / "out"  # the run is named after its folder
+    assert len(list(tensorboard_dir(out).glob("events.out.tfevents.*"))) == 1
     acc = accumulator(out)
     tags = acc.Tags()
     missing = [t for t in SCALARS if t not in tags["scalars"]]
     assert not missing, f"missing scalars {missing}; have {tags['scalars']}"
     assert [e.step for e in acc.Scalars("behaviour/return")] == [2, 4, 6, 8]
-    assert [e.step for e in acc.Scalars("behaviour/success_rate_session")] == [1, 2]
-    assert [e.step for e in acc.Scalars("behaviour/precue_lift_rate_session")] == [1, 2]
+    # One step axis, trials completed: a session's values at its last trial.
+    assert [e.step for e in acc.Scalars("behaviour/success_rate_session")] == [4, 8]
+    assert [e.step for e in acc.Scalars("behaviour/precue_lift_rate_session")] == [4, 8]
     assert [e.step for e in acc.Scalars("eval/success_noise_off")] == [0, 4, 8]  # step: trials completed
     assert [e.step for e in acc.Scalars("eval/success_noise_on")] == [0, 8]
-    assert [e.value for e in acc.Scalars("dopamine/gain")] == [1.0] * 4
+    assert [e.value for e in acc.Scalars("manipulation/dopamine_gain")] == [1.0] * 4
     assert all(np.isfinite(e.value) for t in SCALARS for e in acc.Scalars(t))
     assert "dopamine/delta" in tags["histograms"]
-    assert [e.step for e in acc.Histograms("dopamine/delta")] == [1, 2]
+    assert [e.step for e in acc.Histograms("dopamine/delta")] == [4, 8]
+    assert [e.step for e in acc.Images("dopamine/rpe_aligned")] == [4, 8]
     text_tags = [t for t in tags["tensors"] if t.startswith("hyperparameters")]
     assert text_tags, tags["tensors"]
     text = acc.Tensors(text_tags[0])[0].tensor_proto.string_val[0].decode()
     assert "agent.n_cortex | 32" in text and "protocol.trials_per_session | 4" in text
-    assert not tags["images"]  # video off
+    assert sorted(tags["images"]) == ["dopamine/rpe_aligned"]  # video off: no videos/ samples
 
 
 def test_episodes_csv(run):
@@ -112,8 +118,9 @@ def test_blocked_sessions_in_csv_and_tensorboard(tmp_path):
         assert float(r["mean_dopamine"]) == 0.0  # no dopamine reaches M1
     for r in rows[:4]:
         assert float(r["mean_dopamine"]) == pytest.approx(0.3 * float(r["mean_delta"]), rel=1e-4, abs=1e-9)
-    gains = [e.value for e in accumulator(out).Scalars("dopamine/gain")]
+    gains = [e.value for e in accumulator(out).Scalars("manipulation/dopamine_gain")]
     assert gains == pytest.approx([0.3, 0.3, 0.0, 0.0])
+    assert [e.value for e in accumulator(out).Scalars("manipulation/thalamus_gain")] == [1, 1, 0, 0]
     activity = np.load(out / "activity" / "session_02.npz")
     assert np.array_equal(activity["dopamine_gain"], np.zeros(4, np.float32))
     assert np.array_equal(activity["thalamus_gain"], np.zeros(4, np.float32))
@@ -181,7 +188,8 @@ def check_videos(out: Path) -> dict[tuple[str, int], int]:
     # In TensorBoard: each filmed trial is a sample of its session's tag, at its own step (trials completed
     # once it ends: its 0-based episode + 1), encoded as a GIF.
     acc = accumulator(out)
-    assert sorted(acc.Tags()["images"]) == ["videos/session_01", "videos/session_02"]
+    assert sorted(t for t in acc.Tags()["images"] if t.startswith("videos/")) == ["videos/session_01",
+                                                                                  "videos/session_02"]
     frames = {}
     for tag, episodes in (("videos/session_01", [1, 4]), ("videos/session_02", [5, 8])):
         events = acc.Images(tag)

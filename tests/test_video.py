@@ -121,3 +121,32 @@ def test_an_animation_after_close_is_refused(tmp_path):
     writer.close()
     with pytest.raises(ValueError, match="closed"):
         add_animation(writer, "videos/session_01", moving_square(3), step=0, fps=10)
+
+
+def test_the_tone_marker_is_not_the_colour_of_the_mouth_or_the_pellet():
+    import xml.etree.ElementTree as ET
+
+    from training.video import TONE_COLOUR, annotate
+
+    root = ET.parse(Path(__file__).resolve().parents[1] / "assets" / "mouse_reach_v0.xml").getroot()
+    coloured = {e.get("name"): e.get("rgba") for e in root.iter()
+                if e.get("name") in ("mouth", "pellet") and e.get("rgba")}
+    assert set(coloured) == {"mouth", "pellet"}
+    for name, rgba in coloured.items():
+        scene = np.array([float(v) * 255 for v in rgba.split()[:3]])
+        assert np.abs(scene - np.array(TONE_COLOUR)).max() > 100, name
+    frame = np.full((240, 320, 3), 40, np.uint8)
+    marked = (annotate(frame, 0.7, 1, True, 0, "session 1  episode 0") == TONE_COLOUR).all(-1).sum()
+    unmarked = (annotate(frame, 0.7, 1, False, 0, "session 1  episode 0") == TONE_COLOUR).all(-1).sum()
+    assert marked > 100 and unmarked == 0
+
+
+def test_the_caption_scales_with_the_frame():
+    from training.video import annotate
+
+    def caption_rows(height: int) -> int:
+        frame = np.full((height, height * 4 // 3, 3), 255, np.uint8)
+        edge = annotate(frame, 0.1, 0, False, 0, "session 1  episode 0")[:, 0]  # left of the text
+        return int(np.argmin((edge < 30).all(-1)))  # the caption band is black from the top
+
+    assert caption_rows(480) >= 1.8 * caption_rows(240) > 40

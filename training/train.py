@@ -3,11 +3,16 @@
 ``python -m training.train --out runs/demo --sessions 7 --da-block 2-4`` pre-trains (the shaping
 before imaging), then runs the sessions. The run folder gets:
 
-- ``tb/``: TensorBoard scalars (``behaviour/``, ``dopamine/``, ``plasticity/``, ``critic/``,
-  ``pretraining/``, ``eval/``), histograms, the hyperparameters and the filmed trials;
+- ``tb/<name>/``: TensorBoard (:func:`analysis.run_format.tensorboard_dir`; ``<name>`` is the run folder's
+  name), every tag at one step, the trials completed (a session's values at its last trial):
+  scalars (``behaviour/``, ``dopamine/``, ``manipulation/``, ``plasticity/``, ``critic/``, ``eval/``),
+  histograms and the TD error aligned to the cue and the outcome per session, the hyperparameters (a
+  text table and the HParams tab's) and the filmed trials; ``tb/<name>/shaping/``: the shaping's
+  ``pretraining/`` tags, a run of its own whose step is the cloning update;
 - ``episodes.csv``: one row per trial (:data:`analysis.run_format.EPISODE_COLUMNS`; ``precue_lift`` is 1
   when the paw lifted at or before the cue onset, the lab's early error: the env's
-  ``info["lift_before_cue"]``);
+  ``info["lift_before_cue"]``; ``rpe_cue`` and ``rpe_outcome`` the TD error at those events,
+  :func:`event_rpe`);
 - ``evaluation.csv``: one row per evaluation of the network on held-out trials
   (:data:`analysis.run_format.EVALUATION_COLUMNS`): noise off before session 1 and after every session,
   noise on before session 1 and after the last (see :func:`training.protocol.evaluate`);
@@ -34,6 +39,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from agents.pretraining import reporting_cloning_losses
 from agents.probe import ProbeConfig, run_probe
 from agents.recording import ActivityRecorder
 from agents.three_factor import BatchRecord
@@ -63,17 +69,104 @@ from training.protocol import (
     run_protocol,
 )
 
+#: Seconds after an event over which its TD error is summed (:func:`event_rpe`): the tone's 0.1 s.
+RPE_WINDOW = 0.1
+#: Seconds before and after an event shown in the per-session figure of the aligned TD error.
+ALIGNED_SPAN = (-0.2, 0.6)
+#: The events whose TD error episodes.csv (``rpe_<event>``) and TensorBoard (``dopamine/rpe_at_<event>``)
+#: hold.
+RPE_EVENTS = ("cue", "outcome")
+
+
+def event_row(time: float, control_timestep: float) -> int:
+    """Row of a (T, B) step array whose TD error is the first to take in an event at ``time`` (s).
+
+    An event's time is the end of the control step it happened in (the env's ``info["time"]``, k steps
+    of ``control_timestep``), and row t holds step t + 1 (0-based rows, 1-based steps):
+    ``delta_t = r_t + gamma V(s_{t+1}) - V(s_t)`` takes in that step's reward (a pellet eaten) and the
+    state it led to (the first with the tone on), so the event's row is k - 1.
+    """
+    return round(time / control_timestep) - 1
+
+
+def event_rpe(delta: np.ndarray, valid: np.ndarray, times: np.ndarray, control_timestep: float,
+              window: float = RPE_WINDOW) -> np.ndarray:
+    """Each trial's TD error at an event: the sum of ``delta`` over the trial's control steps that end
+    in ``[time, time + window)`` (:func:`event_row` on), in reward units (the env's reward).
+
+    Args:
+        delta: (T, B) TD errors, reward units (``BatchRecord.delta``).
+        valid: (T, B) bool, the trial was running at that step (``BatchRecord.valid``).
+        times: (B,) the event's time in each trial, s from the trial's start; NaN where it did not happen.
+        control_timestep: s per step (``env.control_timestep``).
+        window: s summed from the event on (:data:`RPE_WINDOW`).
+
+    Returns:
+        (B,) float64, NaN where the event did not happen.
+    """
+    steps = math.ceil(window / control_timestep - 1e-9)
+    rpe = np.full(len(times), np.nan)
+    for b in np.flatnonzero(np.isfinite(times)):
+        first = event_row(float(times[b]), control_timestep)
+        rows = slice(max(first, 0), max(first + steps, 0))
+        rpe[b] = float(delta[rows, b][valid[rows, b]].astype(np.float64).sum())
+    return rpe
+
+
+def trial_rpe(record: BatchRecord, control_timestep: float) -> dict[str, np.ndarray]:
+    """:func:`event_rpe` of every trial of a batch at each of :data:`RPE_EVENTS`: ``{event: (B,)}``."""
+    return {event: event_rpe(record.delta, record.valid, _event_times(record, event), control_timestep)
+            for event in RPE_EVENTS}
+
+
+def _event_times(record: BatchRecord, event: str) -> np.ndarray:
+    return np.array([s.events[event] for s in record.summaries], dtype=np.float64)
+
+
+def aligned_delta(delta: np.ndarray, valid: np.ndarray, times: np.ndarray, control_timestep: float,
+                  span: tuple[float, float] = ALIGNED_SPAN) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The TD error around an event, summed over trials, for a mean aligned to the event.
+
+    Offset 0 is the event's row (:func:`event_row`), the first summed into :func:`event_rpe`; only the
+    steps a trial ran count.
+
+    Args:
+        delta, valid, times, control_timestep: as in :func:`event_rpe` (trials without the event add
+            nothing).
+        span: s before (negative) and after the event.
+
+    Returns:
+        ``(offsets, sums, counts)``: (K,) s from the event, (K,) summed TD error (reward units) and (K,)
+        how many trials it sums at each offset.
+    """
+    steps = np.arange(round(span[0] / control_timestep), round(span[1] / control_timestep) + 1)
+    sums = np.zeros(len(steps))
+    counts = np.zeros(len(steps), int)
+    for b in np.flatnonzero(np.isfinite(times)):
+        rows = event_row(float(times[b]), control_timestep) + steps
+        inside = (rows >= 0) & (rows < delta.shape[0])
+        running = np.zeros(len(steps), bool)
+        running[inside] = valid[rows[inside], b]
+        sums[running] += delta[rows[running], b]
+        counts += running
+    return steps * control_timestep, sums, counts
+
 
 class EpisodeLog:
-    """``episodes.csv``, appended batch by batch; on resume, rows past the checkpoint are dropped."""
+    """``episodes.csv``, appended batch by batch; on resume, rows past the checkpoint are dropped.
 
-    def __init__(self, path: Path, resume_from: int | None):
+    ``control_timestep`` (s) is the env's, for the ``rpe_*`` columns (:func:`event_rpe`).
+    """
+
+    def __init__(self, path: Path, resume_from: int | None, control_timestep: float = 0.02):
         self.path = path
+        self.control_timestep = control_timestep
         rows = []
         if resume_from is not None and path.exists():
             with open(path, newline="") as f:
                 rows = [r for r in csv.reader(f)][1:]
-            rows = [r for r in rows if r and int(r[0]) < resume_from]
+            # Rows written before a column was added get it empty: one width for the whole table.
+            rows = [r + [""] * (len(EPISODE_COLUMNS) - len(r)) for r in rows if r and int(r[0]) < resume_from]
         #: The rows kept from before ``resume_from``, as ``{column: value}``.
         self.kept = [dict(zip(EPISODE_COLUMNS, r, strict=False)) for r in rows]
         self._file = open(path, "w", newline="")  # noqa: SIM115 - kept open for the whole run
@@ -82,16 +175,20 @@ class EpisodeLog:
         self._writer.writerows(rows)
         self._file.flush()
 
-    def add(self, record: BatchRecord, sessions: list[int]) -> None:
+    def add(self, record: BatchRecord, sessions: list[int],
+            rpe: dict[str, np.ndarray] | None = None) -> None:
+        """Append a batch's rows; ``rpe``: its :func:`trial_rpe`, if computed already."""
         norm = record.cortical_update_norm
-        for summary, session in zip(record.summaries, sessions, strict=True):
+        rpe = trial_rpe(record, self.control_timestep) if rpe is None else rpe
+        for b, (summary, session) in enumerate(zip(record.summaries, sessions, strict=True)):
             e = summary.events
             self._writer.writerow([
                 summary.episode, session, int(summary.success), f"{summary.ret:.6f}", summary.outcome,
                 summary.steps, *(_fmt(e[k]) for k in ("cue", "lift", "grab", "at_mouth", "outcome")),
                 f"{summary.mean_delta:.6g}", f"{summary.mean_dopamine:.6g}", f"{summary.dopamine_gain:g}",
                 int(summary.thalamus_gain > 0), f"{norm:.6g}", int(summary.lift_before_cue),
-                f"{summary.exploration_std:.6g}"])
+                f"{summary.exploration_std:.6g}",
+                *("" if math.isnan(rpe[k][b]) else f"{rpe[k][b]:.6g}" for k in RPE_EVENTS)])
         self._file.flush()
 
     def close(self) -> None:
@@ -136,6 +233,89 @@ def _fmt(value: float) -> str:
     return "" if math.isnan(value) else f"{value:.3f}"
 
 
+def _mean(summaries: list, name: str) -> float:
+    """The mean over a batch's trial summaries of one of their fields."""
+    return float(np.mean([getattr(s, name) for s in summaries]))
+
+
+#: The HParams tab's metrics: scalars the run logs, of which the tab shows the last value (the final
+#: evaluations, noise off and on, and the last session's success rate).
+HPARAM_METRICS = ("eval/success_noise_off", "eval/success_noise_on", "behaviour/success_rate_session")
+
+
+def hparams_of(config: TrainConfig) -> dict[str, int | float | str | bool]:
+    """What tells runs apart in TensorBoard's HParams tab: the condition (seed, the silencing schedules
+    and their gains, circuit, task, protocol length) and the main learning constants."""
+    protocol, agent = config.protocol, config.agent
+
+    def lowest_gain(schedule) -> float:
+        # 1: intact; 0: a full block; in between: a partial one.
+        return min((r.gain for r in schedule.ranges), default=1.0)
+
+    return {"seed": protocol.seed, "da_block": protocol.da_block or "none",
+            "da_block_gain": lowest_gain(protocol.dopamine_schedule()),
+            "thalamus_block": protocol.thalamus_block or "none",
+            "thalamus_block_gain": lowest_gain(protocol.thalamus_schedule()),
+            "circuit": agent.circuit, "env_id": config.env.env_id, "sessions": protocol.sessions,
+            "trials_per_session": protocol.trials_per_session, "batch": protocol.batch,
+            "n_cortex": agent.n_cortex, "optimizer": agent.optimizer, "policy_lr": agent.policy_lr,
+            "critic_lr": agent.critic_lr, "exploration_std": agent.exploration_std,
+            "exploration_floor": agent.exploration_floor, "regulate_exploration": agent.regulate_exploration,
+            "gamma": agent.gamma, "trace_lambda": agent.trace_lambda}
+
+
+def _holds_hparams(folder: Path) -> bool:
+    """Whether an event file in ``folder`` holds the HParams summaries already. A search of the bytes: an
+    event file stores a tag as plain text, so no event needs parsing."""
+    from tensorboard.plugins.hparams.metadata import SESSION_START_INFO_TAG
+
+    tag = SESSION_START_INFO_TAG.encode()
+    return any(tag in path.read_bytes() for path in folder.glob("events.out.tfevents.*"))
+
+
+def rpe_figure(aligned: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]], session: int):
+    """A session's mean TD error aligned to the cue onset (left) and to the outcome (right, successes and
+    failures apart: their TD errors there have opposite signs).
+
+    Args:
+        aligned: ``{line: (offsets, sums, counts, trials)}``, :func:`aligned_delta`'s sums over the
+            session's trials (offsets in s, sums in reward units) and how many trials had the event, for
+            the lines ``cue``, ``outcome_success`` and ``outcome_failure`` (missing: none).
+        session: its number, for the title.
+
+    Returns:
+        A matplotlib Figure, made without pyplot (no backend is chosen or changed).
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 3), dpi=100, layout="constrained")
+    axes = figure.subplots(1, 2, sharey=True)
+    panels = ((axes[0], "cue onset", (("cue", "all trials", "C0"),)),
+              (axes[1], "outcome", (("outcome_success", "successes", "C2"),
+                                    ("outcome_failure", "failures", "C3"))))
+    for ax, event, lines in panels:
+        drawn = False
+        for line, label, colour in lines:
+            offsets, sums, counts, trials = aligned.get(line, (None, None, None, 0))
+            if trials:
+                mean = np.divide(sums, counts, out=np.full(len(sums), np.nan), where=counts > 0)
+                ax.plot(offsets, mean, color=colour, marker=".", label=f"{label} (n={trials})")
+                drawn = True
+        ax.axvspan(0, RPE_WINDOW, color="0.9", zorder=0)  # the steps rpe_cue / rpe_outcome sum
+        ax.axvline(0, color="0.5", lw=0.8)
+        ax.axhline(0, color="0.5", lw=0.8, ls=":")
+        ax.set_xlim(*ALIGNED_SPAN)
+        ax.set_xlabel(f"time from {event} (s)")
+        if drawn:
+            ax.legend(fontsize=8, frameon=False)
+        else:
+            ax.text(0.5, 0.5, "no trial had it", transform=ax.transAxes, ha="center")
+    axes[0].set_ylabel("TD error (reward units)")
+    figure.suptitle(f"session {session}: mean TD error per control step around events "
+                    f"(shaded: the {RPE_WINDOW:g} s summed into rpe_cue / rpe_outcome)", fontsize=9)
+    return figure
+
+
 class Trainer:
     """Runs one configured protocol with logging, recording, videos and checkpoints.
 
@@ -165,6 +345,7 @@ class Trainer:
                                   width=video.video_width, height=video.video_height,
                                   **config.env.make_kwargs())
         self.run.film_stride = video.video_stride
+        self._dt = self.run.envs[0].control_timestep  # s per step, for the TD error at events
         self.resumed_from: int | None = None
         self.forked = False
         if resume:
@@ -178,6 +359,9 @@ class Trainer:
         (out / run_format.CONFIG_FILE).write_text(config.to_yaml())
         self._successes: list[bool] = []
         self._session_stats: dict[str, list[float]] = {}
+        #: The session's TD error around events, for its figure: ``{line: (offsets, sums, counts, trials)}``.
+        self._aligned: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
+        self.bar: tqdm | None = None
 
     # --- the run -----------------------------------------------------------------------------------
 
@@ -191,9 +375,9 @@ class Trainer:
         protocol = config.protocol
         # Events logged at or before the checkpoint's episode are kept (the last batch's scalars and
         # the evaluation at that episode are not repeated); later ones are purged and logged again.
-        self.tb = SummaryWriter(str(self.out / run_format.TENSORBOARD_DIR),
+        self.tb = SummaryWriter(str(run_format.tensorboard_dir(self.out)),
                                 purge_step=None if self.resumed_from is None else self.resumed_from + 1)
-        self.episodes = EpisodeLog(self.out / run_format.EPISODES_FILE, self.resumed_from)
+        self.episodes = EpisodeLog(self.out / run_format.EPISODES_FILE, self.resumed_from, self._dt)
         self.evaluations = EvaluationLog(self.out / run_format.EVALUATION_FILE, self.resumed_from,
                                          protocol)
         self.recorder = (ActivityRecorder(self.out / run_format.ACTIVITY_DIR, run.envs[0].max_steps,
@@ -202,13 +386,17 @@ class Trainer:
         self.videos = (VideoWriter(run.envs[0].metadata["render_fps"] / config.output.video_stride)
                        if config.output.video else None)
         self._resume_statistics()
-        self.bar = tqdm(total=protocol.total_trials, initial=run.episode, unit="trial", disable=not progress)
-        self._started = time.perf_counter()
         try:
+            self._log_hyperparameters()
             if self.resumed_from is None:
-                self._log_hyperparameters()
-                run_protocol(run, pretrain_first=True, progress=progress, stop_at=0)
-                self._log_pretraining()
+                losses: list[float] = []
+                with reporting_cloning_losses(losses.extend):
+                    run_protocol(run, pretrain_first=True, progress=progress, stop_at=0)
+                self._log_pretraining(losses)
+            # Opened after the shaping, which has a bar of its own (in cloning updates).
+            self.bar = tqdm(total=protocol.total_trials, initial=run.episode, unit="trial",
+                            disable=not progress)
+            if self.resumed_from is None:
                 self._evaluate()
                 self._probe()
                 save_checkpoint(run, self.checkpoints, config.as_dict())
@@ -226,13 +414,16 @@ class Trainer:
             if self.recorder is not None and self.resumed_from is not None:
                 self.recorder.resume_at(self.resumed_from, protocol.trials_per_session)
             self._film_next_batch()
+            # trials/s counts the protocol's trials from here: not the shaping, nor a resumed run's past.
+            self._started, self._started_at = time.perf_counter(), run.episode
             run_protocol(run, on_batch=self._on_batch, pretrain_first=False)
         except NonFiniteWeightsError as error:
             last = newest_checkpoint(self.checkpoints)
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
             raise NonFiniteWeightsError(f"{error}; the run stops here and {kept}") from None
         finally:
-            self.bar.close()
+            if self.bar is not None:
+                self.bar.close()
             self.episodes.close()
             self.evaluations.close()
             if self.videos is not None:
@@ -270,15 +461,16 @@ class Trainer:
 
     def _on_batch(self, run: Run, record: BatchRecord, sessions: list[int]) -> None:
         config, protocol = self.config, self.config.protocol
-        self.episodes.add(record, sessions)
+        rpe = trial_rpe(record, self._dt)
+        self.episodes.add(record, sessions, rpe)
         if self.recorder is not None:
             self.recorder.add(record, sessions)
-        self._log_batch(record, sessions)
+        self._log_batch(record, sessions, rpe)
         for b, frames in record.frames.items():
             self._write_video(run.envs[b], record.summaries[b].episode, sessions[b], frames)
         self.bar.update(len(record.summaries))
         recent = self._successes[-config.output.rolling_window:]
-        rate = (run.episode - (self.resumed_from or 0)) / (time.perf_counter() - self._started)
+        rate = (run.episode - self._started_at) / (time.perf_counter() - self._started)
         self.bar.set_postfix(session=sessions[-1], success=f"{np.mean(recent):.2f}",
                              trials_per_s=f"{rate:.1f}")
         session_done = run.episode % protocol.trials_per_session == 0
@@ -340,30 +532,59 @@ class Trainer:
         temporary.replace(path)
 
     def _log_hyperparameters(self) -> None:
+        """The configuration, at step 0: a text table of every field, and the HParams tab's summaries
+        (:func:`hparams_of`, metrics :data:`HPARAM_METRICS`) in the run's own event files (not the
+        sub-run that ``SummaryWriter.add_hparams`` would make). Once per run: a resumed run whose event
+        files hold them already writes nothing (one written before the HParams tab gets them now)."""
+        from torch.utils.tensorboard.summary import hparams
+
+        folder = Path(self.tb.get_logdir())
+        if _holds_hparams(folder):
+            return
         rows = ["| parameter | value |", "|---|---|"]
         for section, values in self.config.as_dict().items():
             rows += [f"| {section}.{k} | {v} |" for k, v in values.items()]
         self.tb.add_text("hyperparameters", "\n".join(rows), 0)
+        # The metrics' values are scalars the run logs; the plugin shows each one's last value.
+        for summary in hparams(hparams_of(self.config), dict.fromkeys(HPARAM_METRICS, 0.0)):
+            self.tb.file_writer.add_summary(summary, 0)
+        self.tb.flush()
 
-    def _log_pretraining(self) -> None:
-        for key, value in self.run.pretraining_figures.items():
-            self.tb.add_scalar(f"pretraining/{key}", value, 0)
+    def _log_pretraining(self, losses: list[float]) -> None:
+        """The shaping's figures and cloning loss curve (``pretraining/``) in the shaping's own TensorBoard
+        run (:func:`analysis.run_format.shaping_tensorboard_dir`), at the cloning update as step: the
+        loss of every update kept, the figures at the last."""
+        from torch.utils.tensorboard import SummaryWriter
 
-    def _log_batch(self, record: BatchRecord, sessions: list[int]) -> None:
+        with SummaryWriter(str(run_format.shaping_tensorboard_dir(self.out))) as writer:
+            for update, loss in enumerate(losses, 1):
+                writer.add_scalar("pretraining/behaviour_cloning_loss", loss, update)
+            for key, value in self.run.pretraining_figures.items():
+                if key != "behaviour_cloning_loss" or not losses:  # the curve's last point otherwise
+                    writer.add_scalar(f"pretraining/{key}", value, len(losses))
+
+    def _log_batch(self, record: BatchRecord, sessions: list[int], rpe: dict[str, np.ndarray]) -> None:
+        """A batch's scalars at the trials completed; ``rpe``: its :func:`trial_rpe`."""
         tb, step = self.tb, self.run.episode
         summaries = record.summaries
         self._successes += [s.success for s in summaries]
         window = self._successes[-self.config.output.rolling_window:]
         tb.add_scalar("behaviour/success_rate_rolling", float(np.mean(window)), step)
         tb.add_scalar("behaviour/return", float(np.mean([s.ret for s in summaries])), step)
-        tb.add_scalar("dopamine/delta_mean", float(np.mean([s.mean_delta for s in summaries])), step)
-        tb.add_scalar("dopamine/dopamine_mean", float(np.mean([s.mean_dopamine for s in summaries])), step)
-        tb.add_scalar("dopamine/gain", float(np.mean([s.dopamine_gain for s in summaries])), step)
-        tb.add_scalar("behaviour/thalamus_on", float(np.mean([s.thalamus_gain > 0 for s in summaries])), step)
-        tb.add_scalar("exploration/std", float(np.mean([s.exploration_std for s in summaries])), step)
-        tb.add_scalar("plasticity/update_norm", record.cortical_update_norm, step)
+        for event, values in rpe.items():
+            happened = values[np.isfinite(values)]
+            if happened.size:  # a batch of early lifts aborted before the cue has no cue
+                tb.add_scalar(f"dopamine/rpe_at_{event}", float(happened.mean()), step)
+        tb.add_scalar("behaviour/exploration_std", _mean(summaries, "exploration_std"), step)
+        regulator = self.run.learner.exploration
+        if regulator is not None:
+            # The reward history that sets the next batch's exploration_std (this batch's successes in).
+            tb.add_scalar("behaviour/exploration_success_average", regulator.success_average, step)
+        tb.add_scalar("manipulation/dopamine_gain", _mean(summaries, "dopamine_gain"), step)
+        tb.add_scalar("manipulation/thalamus_gain", _mean(summaries, "thalamus_gain"), step)
+        tb.add_scalar("plasticity/update_norm_cortex", record.cortical_update_norm, step)
         for name, norm in record.layer_update_norms.items():
-            tb.add_scalar(f"plasticity/{name}", norm, step)
+            tb.add_scalar(f"plasticity/update_norm_{name}", norm, step)
         valid = record.valid
         tb.add_scalar("critic/value_mean", float(record.value[valid].mean()), step)
         stats = self._session_stats
@@ -371,23 +592,36 @@ class Trainer:
         stats.setdefault("precue_lift", []).extend(float(s.lift_before_cue) for s in summaries)
         stats.setdefault("delta", []).extend(record.delta[valid].tolist())
         stats.setdefault("dopamine", []).extend(record.dopamine[valid].tolist())
+        success = np.array([s.success for s in summaries])
+        outcome = _event_times(record, "outcome")
+        for line, times in (("cue", _event_times(record, "cue")),
+                            ("outcome_success", np.where(success, outcome, np.nan)),
+                            ("outcome_failure", np.where(success, np.nan, outcome))):
+            offsets, sums, counts = aligned_delta(record.delta, valid, times, self._dt)
+            _, before, count_before, trials = self._aligned.get(line, (offsets, 0.0, 0, 0))
+            self._aligned[line] = (offsets, before + sums, count_before + counts,
+                                   trials + int(np.isfinite(times).sum()))
 
     def _log_session(self, session: int) -> None:
+        """A session's scalars, histograms and aligned TD error at its last trial (trials completed)."""
         tb, stats = self.tb, self._session_stats
-        tb.add_scalar("behaviour/success_rate_session", float(np.mean(stats["success"])), session)
-        tb.add_scalar("behaviour/precue_lift_rate_session", float(np.mean(stats["precue_lift"])), session)
+        step = session * self.config.protocol.trials_per_session
+        tb.add_scalar("behaviour/success_rate_session", float(np.mean(stats["success"])), step)
+        tb.add_scalar("behaviour/precue_lift_rate_session", float(np.mean(stats["precue_lift"])), step)
         if self.config.output.histograms:
-            tb.add_histogram("dopamine/delta", np.asarray(stats["delta"]), session)
-            tb.add_histogram("dopamine/dopamine", np.asarray(stats["dopamine"]), session)
+            tb.add_histogram("dopamine/delta", np.asarray(stats["delta"]), step)
+            tb.add_histogram("dopamine/dopamine", np.asarray(stats["dopamine"]), step)
+        tb.add_figure("dopamine/rpe_aligned", rpe_figure(self._aligned, session), step)
         self._session_stats = {}
+        self._aligned = {}
         tb.flush()
 
     def _write_video(self, env, episode: int, session: int, frames: list[tuple[np.ndarray, dict]]) -> None:
         """Write a filmed trial; ``env`` is the one it ran in, still holding that trial (its cue time)."""
         from training.video import add_animation, annotate
 
-        trial = episode % self.config.protocol.trials_per_session + 1
-        title = f"session {session}  trial {trial}  (episode {episode})"
+        # One numbering for trials everywhere: the 0-based episode of episodes.csv and the file names.
+        title = f"session {session}  episode {episode}"
         annotated = [annotate(frame, info["time"], info["phase"],
                               env.tone_on(round(info["time"] / env.control_timestep)), info["outcome"], title)
                      for frame, info in frames]
@@ -484,7 +718,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     print(f"run folder: {out}")
-    print(f"TensorBoard: tensorboard --logdir {out / 'tb'}")
+    # The folder above the run's own: TensorBoard then names the run (not ".").
+    print(f"TensorBoard: tensorboard --logdir {out / run_format.TENSORBOARD_DIR}")
     if config.output.video:
         print(f"videos: {out / 'videos'}")
 

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from reach_env import Outcome, TrialPhase
 from reach_env.video import write_mp4
@@ -34,20 +34,46 @@ from reach_env.video import write_mp4
 __all__ = ["VideoWriter", "add_animation", "animated_gif", "annotate", "write_mp4"]
 
 
+#: Colour of the tone marker: the scene's mouth site is red and the pellet orange
+#: (``assets/mouse_reach_v0.xml``), so the tone is neither.
+TONE_COLOUR = (235, 90, 235)
+#: The legend line under the caption: what the two markers are.
+LEGEND = "red dot in the scene: mouth   magenta dot: tone on"
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    """Pillow's bundled scalable font at ``size`` pixels (legible at any frame size)."""
+    return ImageFont.load_default(size=size)
+
+
 def annotate(frame: np.ndarray, time: float, phase: int, cue_on: bool, outcome: int,
              title: str) -> np.ndarray:
-    """The frame with a caption: trial title, time (s), phase, a cue marker and the outcome."""
+    """The frame with a caption band: the trial's title, time (s), phase and outcome, a tone marker
+    (magenta while the tone is on) and a legend line saying what the markers are.
+
+    The text is sized to the frame (a twelfth of its height for the title), so that it stays legible in
+    TensorBoard's half-size previews.
+    """
     image = Image.fromarray(frame)
     draw = ImageDraw.Draw(image)
-    draw.rectangle((0, 0, image.width, 34), fill=(0, 0, 0))
-    draw.text((6, 3), title, fill=(230, 230, 230))
+    size = max(image.height // 12, 10)
+    small = max(round(size * 0.7), 8)
+    band = size * 2 + small + 10
+    draw.rectangle((0, 0, image.width, band), fill=(0, 0, 0))
+    draw.text((6, 2), title, fill=(235, 235, 235), font=_font(size))
     status = f"t={time:4.2f}s  {TrialPhase(phase).name.lower().replace('_', ' ')}"
     if outcome:
         status += f"  -> {Outcome(outcome).name.lower()}"
-    draw.text((6, 18), status, fill=(255, 215, 120) if outcome else (200, 200, 200))
+    draw.text((6, 4 + size), status, fill=(255, 215, 120) if outcome else (200, 200, 200), font=_font(size))
+    draw.text((6, 6 + 2 * size), LEGEND, fill=(160, 160, 160), font=_font(small))
     if cue_on:
-        draw.ellipse((image.width - 26, 8, image.width - 8, 26), fill=(255, 60, 60))
-        draw.text((image.width - 60, 12), "tone", fill=(255, 120, 120))
+        radius = size // 2 + 2
+        centre = (image.width - radius - 8, 4 + size // 2 + 2)
+        draw.ellipse((centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius),
+                     fill=TONE_COLOUR)
+        label = _font(size)
+        draw.text((centre[0] - radius - 6 - draw.textlength("tone", font=label), centre[1] - size // 2 - 1),
+                  "tone", fill=TONE_COLOUR, font=label)
     return np.asarray(image)
 
 
