@@ -469,7 +469,8 @@ def figure_captions(config: AblationDesign, data: Data, findings: list[Finding],
         captions["dopamine_signature"] = (
             "intact's TD error summed over the 0.1 s after the cue onset (rpe_cue, teal circles) and after "
             "the outcome (rpe_outcome, magenta squares), per session: each seed's mean over the session's "
-            f"trials, then the mean across the {seeds} seeds (line) with its 95 % CI (band), in reward "
+            f"trials (rewarded trials only at the outcome: the response to the reward), then the mean "
+            f"across the {seeds} seeds (line) with its 95 % CI (band), in reward "
             "units. What to see: a TD reward-prediction error moves from the outcome to the cue with "
             "learning, so the magenta line should fall and the teal one rise. "
             + signature.sentence())

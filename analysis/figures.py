@@ -501,7 +501,7 @@ def draw_dopamine_signature(rpe: dict | None, seeds: list[int], sessions: int):
         return None
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     ax.axhline(0, color="0.6", lw=0.7, zorder=0.5)
-    labels = {RPE_CUE: "at the cue (rpe_cue)", RPE_OUTCOME: "at the outcome (rpe_outcome)"}
+    labels = {RPE_CUE: "at the cue (rpe_cue)", RPE_OUTCOME: "at the outcome of rewarded trials (rpe_outcome)"}
     markers = {RPE_CUE: "o", RPE_OUTCOME: "s"}
     for column, estimates in found.items():
         _curve(ax, estimates, RPE_COLOURS[column], labels[column], marker=markers[column])

@@ -856,8 +856,8 @@ NOT_RECORDED = ("their trials carry no rpe_cue / rpe_outcome columns (the runs w
 @dataclass
 class DopamineSignature:
     """intact's TD error at the cue and at the outcome (per seed, mean over a session's trials of
-    ``rpe_cue`` / ``rpe_outcome``), in session 1 and in ``last``; ``recorded`` False where the runs did not
-    record those columns (every array is then empty).
+    ``rpe_cue`` and over its rewarded trials of ``rpe_outcome``), in session 1 and in ``last``;
+    ``recorded`` False where the runs did not record those columns (every array is then empty).
 
     The signature is shown when, across seeds (paired by seed), the RPE at the outcome falls (the 95 % CI
     of last - session 1 lies strictly below 0) AND the RPE at the cue rises (its CI strictly above 0)."""
@@ -869,8 +869,9 @@ class DopamineSignature:
     cue: dict[int, np.ndarray] = field(default_factory=dict)
     not_recorded: str = NOT_RECORDED  # why, where not recorded
 
-    RULE = ("intact, per seed: the mean over a session's trials of rpe_outcome (the TD error summed over "
-            "the 0.1 s after the outcome) and of rpe_cue (the same after the cue onset), in session 1 and in "
+    RULE = ("intact, per seed: the mean over a session's rewarded trials (successes) of rpe_outcome (the TD "
+            "error summed over the 0.1 s after the outcome: the response to the reward) and over all its "
+            "trials of rpe_cue (the same after the cue onset), in session 1 and in "
             "the last session; the model shows the TD signature if the RPE at the outcome falls (95 % CI "
             "across seeds of last - session 1 strictly below 0) and the RPE at the cue rises (its 95 % CI "
             "strictly above 0), paired by seed")

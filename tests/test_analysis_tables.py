@@ -93,3 +93,16 @@ def test_behaviour_per_session(runs, tmp_path):
     assert new[1]["precue_lift"] == 0.5 and "precue_lift" not in old[1]
     assert new[1]["rpe_sd"] == pytest.approx(math.sqrt(0.02)) and new[2]["rpe_sd"] == 0.0
     assert old[2]["rpe_sd"] == pytest.approx(math.sqrt(0.08))
+
+
+def test_the_rpe_at_the_outcome_is_the_rewarded_trials_and_at_the_cue_all_trials():
+    from analysis.tables import rpe_by_seed
+
+    rows = [{"condition": "intact", "seed": "0", "session": "1", "success": success, "rpe_cue": cue,
+             "rpe_outcome": outcome}
+            for success, cue, outcome in (("1", "0.2", "0.9"), ("0", "0.0", "-0.5"), ("1", "0.4", "0.7"),
+                                          ("0", "", "-0.3"))]
+    cell = rpe_by_seed(rows)["intact"][0][1]
+    assert cell["rpe_outcome"] == pytest.approx(0.8)  # the two rewarded trials only
+    assert cell["rpe_cue"] == pytest.approx(0.2)  # every trial with a cue
+    assert rpe_by_seed([{"condition": "intact", "seed": "0", "session": "1", "success": "1"}]) is None
