@@ -3,8 +3,8 @@
 The slow test serves two finished tiny runs, laid out as an ablation's (``runs/<condition>/seed_SS``), with
 TensorBoard on 127.0.0.1 and reads over HTTP what its dashboards would show: the runs' names, the tags,
 their steps, the images and the HParams tab. The fast ones check ``episodes.csv``'s ``rpe_cue`` /
-``rpe_outcome`` (:func:`training.train.event_rpe`) on hand-made TD errors and against the env's timing, the
-folder layout and the hparams.
+``rpe_outcome`` (:func:`training.event_rpe.event_rpe`) on hand-made TD errors and against the env's
+timing, the folder layout and the hparams.
 """
 
 from __future__ import annotations
@@ -29,17 +29,8 @@ from torch.utils.tensorboard import SummaryWriter
 from analysis import run_format
 from analysis.run_format import read_rows, shaping_tensorboard_dir, tensorboard_dir
 from reach_env import MousePelletReachEnv
-from training.train import (
-    HPARAM_METRICS,
-    RPE_WINDOW,
-    Trainer,
-    _holds_hparams,
-    aligned_delta,
-    event_row,
-    event_rpe,
-    hparams_of,
-    trial_rpe,
-)
+from training.event_rpe import RPE_WINDOW, aligned_delta, event_row, event_rpe, trial_rpe
+from training.train import HPARAM_METRICS, Trainer, _holds_hparams, hparams_of
 
 DT = 0.02
 
