@@ -10,7 +10,6 @@ session 1; the expert conditions are behavioural comparisons with ``intact``'s s
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -43,6 +42,7 @@ from analysis.run_format import (
     SUMMARY_TABLE,
     TRIALS_TABLE,
     read_rows,
+    write_rows,
 )
 from analysis.tables import (
     NOISE_OFF,
@@ -119,11 +119,8 @@ def _neural(out: Path, runs: list, config, backend, progress: bool) -> tuple[dic
         columns = ["condition", "seed", "session"] + sorted({k for r in rows for k in r} -
                                                              {"condition", "seed", "session"})
         rows.sort(key=lambda r: (r["condition"], r["seed"], r["session"]))
-        with open(out / run_format.NEURAL_TABLE, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns, restval="")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        write_rows(out / run_format.NEURAL_TABLE, columns,
+                   ({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()} for row in rows))
     return neural, errors
 
 

@@ -56,6 +56,8 @@ EPISODE_COLUMNS = ("episode", "session", "success", "return", "outcome", "steps"
                    "lift_time", "grab_time", "at_mouth_time", "outcome_time", "mean_delta",
                    "mean_dopamine", "dopamine_gain", "thalamus_on", "cortical_update_norm", "precue_lift",
                    "exploration_std", "rpe_cue", "rpe_outcome")
+#: The columns of the TD error at the cue and at the outcome (``training.event_rpe.event_rpe``).
+RPE_CUE, RPE_OUTCOME = EPISODE_COLUMNS[-2:]
 
 #: Columns of evaluation.csv: ``episode`` = trials completed when evaluated, ``session`` = sessions
 #: completed (0: before session 1, after the shaping), ``noise`` = ``off`` or ``on``, ``success`` =

@@ -28,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.run_format import EPISODES_FILE, EVALUATION_COLUMNS, EVALUATION_FILE
+from analysis.run_format import (
+    EPISODES_FILE,
+    EVALUATION_COLUMNS,
+    EVALUATION_FILE,
+    RPE_CUE,
+    RPE_OUTCOME,
+    write_rows,
+)
 from analysis.statistics import mean_ci
 
 #: Per-seed evaluation metrics (``Data`` names): held-out success with noise off / on.
@@ -40,7 +47,6 @@ SUCCESS_BY_SEED_COLUMNS = ("condition", "seed", "session", NOISE_OFF, NOISE_ON)
 #: Per-trial columns of episodes.csv (hence trials.csv; :data:`analysis.run_format.EPISODE_COLUMNS`) for the
 #: dopamine signature: the TD error summed over the first 0.1 s after the cue onset / after the outcome
 #: (reward units), empty where the event did not happen. Runs written before these columns lack them.
-RPE_CUE, RPE_OUTCOME = "rpe_cue", "rpe_outcome"
 
 SUMMARY_COLUMNS = ("condition", "session", "seeds", "trials", "success_mean", "success_ci_low",
                    "success_ci_high", "dopamine_gain", "thalamus_on",
@@ -71,10 +77,7 @@ def _concatenate(runs: list[tuple[str, int, Path]], name: str, path: Path, fallb
             reader = csv.DictReader(f)
             columns = columns or ["condition", "seed", *reader.fieldnames]
             rows += [{"condition": condition, "seed": str(seed), **row} for row in reader]
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns or ["condition", "seed", *fallback], restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(path, columns or ["condition", "seed", *fallback], rows)
     return rows
 
 
@@ -171,16 +174,8 @@ def write_success_by_seed(table: dict[str, dict[int, dict[int, dict[str, float]]
             for session, cell in sorted(table[condition][seed].items()):
                 rows.append({"condition": condition, "seed": seed, "session": session,
                              **{m: repr(cell[m]) if m in cell else "" for m in (NOISE_OFF, NOISE_ON)}})
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=SUCCESS_BY_SEED_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(path, SUCCESS_BY_SEED_COLUMNS, rows)
     return rows
-
-
-def seed_matrix(table: dict[int, dict[int, float]], seeds: list[int], sessions: list[int]) -> np.ndarray:
-    """(seeds x sessions) array of one condition's values, NaN where a run or session is missing."""
-    return np.array([[table.get(seed, {}).get(s, np.nan) for s in sessions] for seed in seeds], dtype=float)
 
 
 def _columns(prefix: str, values: list[float]) -> dict[str, object]:
@@ -239,8 +234,5 @@ def write_summary(rows: list[dict[str, str]], path: Path,
                                ("precue_lift", _per_seed(precue, condition, session))):
             row.update(_columns(prefix, [values[s] for s in sorted(values)]))
         summary.append(row)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS, restval="")
-        writer.writeheader()
-        writer.writerows(summary)
+    write_rows(path, SUMMARY_COLUMNS, summary)
     return summary
