@@ -125,3 +125,39 @@ class CerebellarThalamus(nn.Module):
         normaliser = (granule ** 2).sum(-1, keepdim=True) + 1.0
         self.prediction_weight += rate * (error / normaliser).T @ granule / count
         return float((error ** 2).sum() / (count * error.shape[1]))
+
+    @torch.no_grad()
+    def fit(self, observations: torch.Tensor, efference: torch.Tensor, valid: torch.Tensor,
+            ridge: float = 0.1) -> float:
+        """Set the read-out ``P`` to the ridge solution of the forward model on whole trials.
+
+        What the normalised delta rule converges to on these trials, solved at once: the forward model
+        that a lifetime of moving the limb leaves (the cerebellum's limb model is mature before a task
+        is learned), against which the protocol's delta rule then only adapts.
+
+        Args:
+            observations: (N, T, 69) observations of N trials.
+            efference: (N, T, 15) the motor command before each step (the last command sent).
+            valid: (N, T) the steps inside each trial.
+            ridge: penalty on ``|P|^2`` relative to the granule rates' second moment (dimensionless).
+
+        Returns:
+            The mean squared prediction error after the fit (scaled proprioceptive units squared); NaN,
+            with ``P`` left as it was, if no trial lasts longer than the horizon.
+        """
+        n, length = valid.shape
+        h = self.horizon_steps
+        if length <= h or not bool((valid[:, :-h] & valid[:, h:]).any()):
+            return math.nan
+        flat = observations.reshape(n * length, -1)
+        granule = self.granule(flat, efference.reshape(n * length, -1)).reshape(n, length, -1)
+        state = self.proprioception(flat).reshape(n, length, -1)
+        counted = (valid[:, :-h] & valid[:, h:]).reshape(-1)
+        g = granule[:, :-h].reshape(-1, granule.shape[-1])[counted].double()
+        target = (state[:, h:] - state[:, :-h]).reshape(-1, state.shape[-1])[counted].double()
+        gram = g.T @ g
+        penalty = ridge * torch.trace(gram) / gram.shape[0]
+        identity = torch.eye(gram.shape[0], dtype=gram.dtype)
+        solution = torch.linalg.solve(gram + penalty * identity, g.T @ target)
+        self.prediction_weight.copy_(solution.T.to(self.prediction_weight.dtype))
+        return float(((target - g @ solution) ** 2).mean())

@@ -71,6 +71,22 @@ class ScaledInput(nn.Module):
         return (observation[:, self.indices] - self.offset) / self.scale
 
 
+class AuditoryInput(ScaledInput):
+    """The tone channel as the cortex hears it: on while the tone sounds and for ``persistence`` seconds
+    from its onset (the auditory response outlasting a brief tone), scaled like the tone itself."""
+
+    def __init__(self, persistence: float):
+        super().__init__(CUE_BLOCKS)
+        self.clock_index = observation_labels().index("time_since_cue")
+        self.persistence = persistence
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        since = observation[:, self.clock_index : self.clock_index + 1]
+        lingering = ((since > 0) & (since < self.persistence)).to(observation.dtype)
+        # The tone channel reads 1 while the tone sounds (reach_env's observation).
+        return (torch.maximum(observation[:, self.indices], lingering) - self.offset) / self.scale
+
+
 class SensoryPopulation(nn.Module):
     """Rectified population coding scaled observation blocks through fixed random weights.
 
@@ -332,7 +348,7 @@ class CorticalCircuit(nn.Module):
                                                config.forward_initial, config.thalamic_tonic, generator,
                                                config.timing_basis, config.timing_width)
             self.somatosensory = SensoryPopulation(SOMATOSENSORY_BLOCKS, config.n_s1, generator)
-            self.cue_input = ScaledInput(CUE_BLOCKS)
+            self.cue_input = AuditoryInput(config.cue_persistence)
             self.outcome_input = ScaledInput(OUTCOME_BLOCKS)
             sizes = {"thalamus": config.n_thalamus, "s1": config.n_s1, "cue": self.cue_input.size,
                      "outcome": self.outcome_input.size}

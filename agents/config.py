@@ -64,8 +64,10 @@ class AgentConfig(ConfigSection):
     forward_initial: float = 0.1
     """standard deviation of the naive forward model's read-out (relative to a unit granule vector: a
     weak, untuned model)."""
-    forward_lr: float = 0.05
-    """step size of the forward model's delta rule (normalised LMS, per control step)."""
+    forward_lr: float = 0.01
+    """step size of the forward model's delta rule (normalised LMS, per control step; 0.05 before the
+    forward model was fitted in shaping: a fast one learns the animal's own habits, pre-cue lifts
+    included, and relays them back, docs/model.md)."""
     thalamic_tonic: float = 0.5
     """mean resting rate of the thalamic units."""
     timing_basis: int = 8
@@ -89,6 +91,10 @@ class AgentConfig(ConfigSection):
     """scale of the tone -> cortex weights."""
     cue_density: float = 0.2
     """share of cortical units the tone reaches directly (circuit 2)."""
+    cue_persistence: float = 0.3
+    """how long (s) after the tone's onset the auditory input to the cortex stays on (circuit 2; never
+    shorter than the tone itself): the auditory response to a tone that announces reward outlasts a
+    brief tone, and the lift is decided 0.1-0.2 s after its onset (docs/model.md, "Circuit v2")."""
     readout_density: float = 1.0
     """share of cortical units that project to the read-out (circuit 2; 1 = all)."""
     outcome_initial: float = 0.05
@@ -203,6 +209,8 @@ class AgentConfig(ConfigSection):
         for name in ("n_thalamus", "n_cortex", "update_every", "critic_hidden", "n_s1", "n_granule"):
             if getattr(self, name) < 1:
                 raise ValueError(f"agent.{name}={getattr(self, name)} must be >= 1")
+        if not (math.isfinite(self.cue_persistence) and 0.0 <= self.cue_persistence <= 1.5):
+            raise ValueError(f"agent.cue_persistence={self.cue_persistence} must be in [0, 1.5] s")
         if self.timing_basis < 0:
             raise ValueError(f"agent.timing_basis={self.timing_basis} must be >= 0")
         for name in ("tau", "exploration_std", "policy_lr", "readout_lr_scale", "exploration_lr", "critic_lr",

@@ -215,6 +215,10 @@ class PretrainingConfig(ConfigSection):
     waiting_weight: float = 5.0
     """weight of the demonstrator's waiting steps (before cue onset plus reaction time) in the cloning
     loss, relative to its moving steps (1: every step alike)."""
+    forward_model: bool = True
+    """fit the cerebellar forward model (circuit 2) to the demonstrations before cloning: the limb model
+    that the mouse's cerebellum has before the task (:meth:`agents.cerebellum.CerebellarThalamus.fit`);
+    False: it starts weak and random and learns only in the protocol."""
     rate_penalty: float | None = None
     """weight of the mean squared cortical rate in the cloning loss (keeps units in their responsive
     range; :func:`behaviour_clone`). None: by circuit, 0.02 in circuit 2 (:data:`CIRCUIT_2_RATE_PENALTY`),
@@ -292,6 +296,13 @@ def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], confi
     demos = collect_demonstrations(config.demonstrations, seed, noise_std=config.demonstration_noise,
                                    progress=progress, reaction_time=config.reaction_time, **task)
     batch = len(envs)
+    forward_error = math.nan
+    if config.forward_model and learner.circuit.version != 1:
+        actions = torch.as_tensor(demos.actions)
+        rest = learner.circuit.initial_state(1).efference[0]
+        efference = torch.cat([rest.expand(actions.shape[0], 1, -1), actions[:, :-1]], 1)
+        forward_error = learner.circuit.thalamus.fit(torch.as_tensor(demos.observations), efference,
+                                                     torch.as_tensor(demos.valid))
     checks: list[float] = []
     early_lifts: list[float] = []
 
@@ -332,7 +343,8 @@ def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], confi
             "shaping_checks": float(len(checks)),
             "shaping_check_success": checks[-1] if checks else math.nan,
             "shaping_check_precue_lift": early_lifts[-1] if early_lifts else math.nan,
-            "warmup_success_rate": float(np.mean(successes)) if successes else math.nan}
+            "warmup_success_rate": float(np.mean(successes)) if successes else math.nan,
+            "forward_model_fit_error": forward_error}
 
 
 #: Circuit 2's rate penalty in cloning: without it, cloning fits the demonstrations with saturated

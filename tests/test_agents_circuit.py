@@ -4,6 +4,8 @@ thalamic stimulation probe."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -46,12 +48,15 @@ def with_changed(obs: torch.Tensor, prefix: str) -> torch.Tensor:
     ("touch", {"s1"}),
     ("pellet_from_tips", {"s1"}),
     ("joint_angles", {"s1", "thalamus"}),  # proprioception: S1, and the forward model's state
-    ("time_since_cue", {"thalamus"}),  # only through the forward model's timing basis
+    ("time_since_cue", {"thalamus", "cue"}),  # the forward model's timing basis; the tone's persistence
     ("pellet_from_mouth", set()),  # the mouth senses the pellet as taste
 ])
 def test_each_sense_reaches_the_cortex_by_its_own_route(sense, reaches):
     circuit = CorticalCircuit(CONFIG, 0.02, seed=0)
     obs = observations(8)
+    # Just after a tone has ended: the auditory input still holds it (its persistence), and a later
+    # time since the tone lets it go.
+    obs[:, LABELS.index("cue")], obs[:, LABELS.index("time_since_cue")] = 0.0, 0.15
     efference, gain = torch.full((8, 15), 0.1), torch.ones(8)
     before, _ = circuit.sense(obs, efference, gain)
     after, _ = circuit.sense(with_changed(obs, sense), efference, gain)
@@ -166,6 +171,21 @@ def test_the_forward_model_keeps_time_from_the_tone():
     assert {name for name in before if not torch.equal(before[name], after[name])} == {"thalamus"}
 
 
+@pytest.mark.parametrize("persistence", [0.0, 0.3])
+def test_the_auditory_input_outlasts_the_tone_by_its_persistence(persistence):
+    circuit = CorticalCircuit(AgentConfig(**SMALL_AGENT_V2, cue_persistence=persistence), 0.02, seed=0)
+    since = torch.tensor([0.0, 0.0, 0.02, 0.08, 0.12, 0.28, 0.32, 1.0])
+    tone = torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0])  # a 0.1 s tone from its onset
+    obs = torch.zeros(len(since), len(LABELS))
+    obs[:, LABELS.index("time_since_cue")], obs[:, LABELS.index("cue")] = since, tone
+    heard = circuit.cue_input(obs)[:, 0]
+    # The tone alone at 10, the scale it always had; the persistence holds that level after it.
+    expected = torch.maximum(tone, ((since > 0) & (since < persistence)).float()) * 10.0
+    torch.testing.assert_close(heard, expected)
+    assert float(heard[0]) == 0.0 and float(heard[-1]) == 0.0  # silent before the tone and long after
+    assert bool((heard[4:6] == 10.0).all()) is (persistence == 0.3)
+
+
 def test_the_initial_bias_cancels_the_tonic_thalamic_drive():
     circuit = CorticalCircuit(CONFIG, 0.02, seed=0)
     tonic = torch.relu(circuit.thalamus.bias)
@@ -197,6 +217,38 @@ def test_the_forward_model_learns_a_predictable_change():
     errors = [thalamus.learn(*batch(), rate=0.5) for _ in range(400)]
     assert np.mean(errors[-20:]) < 0.4 * np.mean(errors[:20])
     assert thalamus.learn(*batch()[:3], torch.zeros(64, dtype=bool), rate=0.5) == 0.0
+
+
+def test_the_forward_model_fit_is_the_least_squares_limb_model_of_whole_trials():
+    circuit = CorticalCircuit(CONFIG, 0.02, seed=0)
+    thalamus = circuit.thalamus
+    h = thalamus.horizon_steps
+    generator = torch.Generator().manual_seed(4)
+    n, length = 6, 30
+    obs = 0.1 * torch.randn(n, length, len(LABELS), generator=generator)
+    obs[..., LABELS.index("time_since_cue")] = 0.0
+    efference = torch.rand(n, length, 15, generator=generator)
+    valid = torch.ones(n, length, dtype=torch.bool)
+    valid[0, 20:] = False  # a trial that ended early: its last steps have no outcome to predict
+    # Proprioception that moves as a fixed linear function of the command: a limb the model can learn.
+    indices = thalamus.indices
+    mapping = 0.05 * torch.randn(len(indices), 15, generator=generator)
+    for t in range(h, length):
+        obs[:, t, indices] = obs[:, t - h, indices] + (efference[:, t - h] @ mapping.T) * thalamus.scale
+    naive = thalamus.prediction_weight.clone()
+    after = thalamus.fit(obs, efference, valid)
+    counted = (valid[:, :-h] & valid[:, h:])
+    granule = thalamus.granule(obs.reshape(n * length, -1), efference.reshape(n * length, -1))
+    granule = granule.reshape(n, length, -1)[:, :-h][counted]
+    state = thalamus.proprioception(obs.reshape(n * length, -1)).reshape(n, length, -1)
+    change = (state[:, h:] - state[:, :-h])[counted]
+    before = float(((change - granule @ naive.T) ** 2).mean())
+    assert after == pytest.approx(float(((change - granule @ thalamus.prediction_weight.T) ** 2).mean()),
+                                  rel=1e-4)
+    assert after < 0.2 * before
+    fitted = thalamus.prediction_weight.clone()
+    assert math.isnan(thalamus.fit(obs[:, :h], efference[:, :h], valid[:, :h]))  # nothing to predict
+    assert torch.equal(thalamus.prediction_weight, fitted)
 
 
 def test_the_forward_model_learns_under_a_dopamine_block_and_the_cortex_does_not(envs):

@@ -213,3 +213,21 @@ def teacher_forced(circuit: CorticalCircuit, demos) -> tuple[np.ndarray, np.ndar
             rates.append(r.numpy())
             means.append(mean.numpy())
     return np.stack(rates, 1), np.stack(means, 1)
+
+
+@pytest.mark.parametrize(("version", "asked"), [(2, True), (2, False), (1, True)])
+def test_shaping_fits_the_forward_model_only_when_asked_and_only_in_circuit_2(version, asked):
+    from training.protocol import ProtocolConfig, build_run
+
+    config = PretrainingConfig(demonstrations=2, updates=1, stop_success=None, critic_warmup_batches=0,
+                               forward_model=asked)
+    run = build_run(ProtocolConfig(sessions=1, trials_per_session=2, batch=2),
+                    AgentConfig(n_cortex=8, n_thalamus=4, n_granule=16, critic_hidden=4, circuit=version),
+                    config, **ENV_KWARGS)
+    before = {k: v.clone() for k, v in run.circuit.thalamus.state_dict().items()}
+    figures = agents.pretraining.pretrain(run.learner, run.envs, config, seed=0, progress=False)
+    changed = {k for k, v in run.circuit.thalamus.state_dict().items() if not torch.equal(before[k], v)}
+    fitted = asked and version == 2
+    # Only the forward model's read-out moves; the granule layer and the relay to the thalamus stay fixed.
+    assert changed == ({"prediction_weight"} if fitted else set())
+    assert bool(np.isfinite(figures["forward_model_fit_error"])) is fitted
