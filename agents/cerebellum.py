@@ -15,9 +15,10 @@ cerebellum learns from sensory prediction errors, the basal ganglia from reward 
   ``th = relu(K dp_hat / s + b_th)``: its activity carries the *predicted* movement, tonic firing
   (``b_th``) when none is predicted.
 
-The naive forward model is weak and random (``P`` small), so the thalamus starts with little movement
-content; whether its content rises and moves ahead of the movement as ``P`` learns is measured by the
-analyses, not built in.
+The naive read-out is weak and random (``P`` small). Shaping fits it to the demonstrations
+(:meth:`CerebellarThalamus.fit`, the limb model a mouse brings to the task; ``pretraining.forward_model``),
+and the delta rule then adapts it to the animal's own movements. Whether the thalamus's movement content
+rises and moves ahead of the movement with learning is measured by the analyses, not built in.
 """
 
 from __future__ import annotations

@@ -242,3 +242,10 @@ class AgentConfig(ConfigSection):
         if self.noise_tau < 0:
             raise ValueError(f"agent.noise_tau={self.noise_tau} must be >= 0 (0 = white noise)")
         return self
+
+
+#: The fields that only circuit 2 reads (from ``n_s1`` to ``neural_noise_std``, as the ``circuit``
+#: field's docstring says): two circuit-1 configurations that differ only in them run alike (tested).
+CIRCUIT_2_FIELDS: frozenset[str] = frozenset(
+    list(AgentConfig.model_fields)[list(AgentConfig.model_fields).index("n_s1"):
+                                   list(AgentConfig.model_fields).index("neural_noise_std") + 1])

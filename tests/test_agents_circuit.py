@@ -357,3 +357,26 @@ def test_probe_trials_are_cut_at_the_cue():
 def test_probe_config_errors_name_the_field(bad):
     with pytest.raises(ValueError, match="probe"):
         ProbeConfig(**bad)
+
+
+def test_circuit_1_reads_none_of_circuit_2s_fields(envs):
+    """What lets a circuit-1 checkpoint resume across changes to circuit 2 (training.checkpoint)."""
+    from agents.config import CIRCUIT_2_FIELDS
+
+    changed = {"n_s1": 8, "n_granule": 16, "forward_horizon": 0.1, "forward_initial": 0.3, "forward_lr": 0.2,
+               "thalamic_tonic": 0.9, "timing_basis": 2, "timing_width": 0.2, "s1_delay": 0.04,
+               "tc_density": 0.5, "tc_targets": 0.3, "tc_gain": 1.0, "s1_gain": 0.5, "s1_density": 0.6,
+               "cue_gain": 0.7, "cue_density": 0.9, "cue_persistence": 0.0, "readout_density": 0.5,
+               "outcome_initial": 0.2, "outcome_lr": 0.9, "outcome_trace_tau": 0.3, "neural_noise_std": 0.1}
+    assert set(changed) == CIRCUIT_2_FIELDS
+    runs = []
+    for fields in ({}, changed):
+        config = AgentConfig(**{**SMALL_AGENT_V2, "circuit": 1}, update_every=5, **fields)
+        learner = learner_of(config, seed=2)
+        record = learner.run_trials(envs, [0, 1], [3, 4])
+        runs.append(({k: v.clone() for k, v in learner.circuit.state_dict().items()}, record.action))
+    (weights, actions), (other_weights, other_actions) = runs
+    assert weights.keys() == other_weights.keys()
+    for name in weights:
+        assert torch.equal(weights[name], other_weights[name]), name
+    np.testing.assert_array_equal(actions, other_actions)

@@ -223,3 +223,42 @@ def test_checkpoint_of_another_format_is_refused_saying_which(run, tmp_path, ver
     assert_same(before, snapshot(fresh))
     with pytest.raises(CheckpointError, match="format"):
         Trainer(tiny_config(copy), resume=True)
+
+
+def written_before_the_tone_hold(path: Path, circuit: int) -> None:
+    """Rewrite ``path`` as a run of ``circuit`` saved before agent.cue_persistence and
+    pretraining.forward_model existed, with the forward model's step of then (0.05)."""
+    state = torch.load(path, weights_only=True)
+    config = {section: dict(values) for section, values in state["config"].items()}
+    del config["agent"]["cue_persistence"], config["pretraining"]["forward_model"]
+    config["agent"].update(circuit=circuit, forward_lr=0.05)
+    torch.save({**state, "config": config}, path)
+
+
+def test_an_older_circuit_1_checkpoint_resumes_across_circuit_2_changes(run, tmp_path):
+    out, config, _ = run
+    path = tmp_path / "episode_000004.pt"
+    shutil.copy(out / "checkpoints" / "episode_000004.pt", path)
+    written_before_the_tone_hold(path, circuit=1)
+    fresh = fresh_run(config)
+    load_checkpoint(path, fresh, config.as_dict())  # circuit 1 reads none of the changed fields
+    assert fresh.episode == 4
+    # A field that circuit 1 reads still has to match.
+    other = tiny_config(out, agent={"gamma": 0.9})
+    with pytest.raises(CheckpointError, match="agent.gamma"):
+        load_checkpoint(path, fresh_run(other), other.as_dict())
+
+
+def test_an_older_circuit_2_checkpoint_is_refused_naming_what_changed_since(run, tmp_path):
+    out, _, _ = run
+    path = tmp_path / "episode_000004.pt"
+    shutil.copy(out / "checkpoints" / "episode_000004.pt", path)
+    written_before_the_tone_hold(path, circuit=2)
+    now = tiny_config(out, agent={"circuit": 2})
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path, fresh_run(now), now.as_dict())
+    message = str(caught.value)
+    for words in ("agent.cue_persistence: checkpoint 0.0, now 0.3",
+                  "agent.forward_lr: checkpoint 0.05, now 0.01",
+                  "pretraining.forward_model: checkpoint False, now True"):
+        assert words in message, message

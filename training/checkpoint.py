@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.config import CIRCUIT_2_FIELDS
 from analysis import run_format
 from training.protocol import Run
 
@@ -131,10 +132,12 @@ def load_checkpoint(path: Path, run: Run, config: dict, may_differ: frozenset[st
                               f"checkpoint {path} has format {version}, which this version of "
                               f"dopareach (format {FORMAT_VERSION}) cannot read")
     saved = state.get("config", {})
-    differences = [f"{section}.{key}: checkpoint {saved.get(section, {}).get(key)!r}, now {value!r}"
+    unread = _unread_fields(saved, config)
+    differences = [f"{section}.{key}: checkpoint {_saved_value(saved, section, key)!r}, now {value!r}"
                    for section, values in config.items() if section != "output"
                    for key, value in values.items()
-                   if key not in _CHANGEABLE | may_differ and saved.get(section, {}).get(key) != value]
+                   if key not in _CHANGEABLE | may_differ and (section, key) not in unread
+                   and _saved_value(saved, section, key) != value]
     if differences:
         raise CheckpointError(f"checkpoint {path} was made with a different configuration: "
                               + "; ".join(differences))
@@ -156,6 +159,26 @@ def load_checkpoint(path: Path, run: Run, config: dict, may_differ: frozenset[st
         raise CheckpointError(f"checkpoint {path} does not match this network: {error}") from None
     run.episode = int(state["episode"])
     run.pretraining_figures = dict(state["pretraining_figures"])
+
+
+#: Fields added to the configuration after checkpoints of this format were first written, with the value
+#: that the runs written without them had (their behaviour then).
+_ADDED_FIELDS: dict[tuple[str, str], Any] = {("agent", "cue_persistence"): 0.0,
+                                             ("pretraining", "forward_model"): False}
+
+
+def _saved_value(saved: dict, section: str, key: str) -> Any:
+    """The checkpoint's value of ``section.key``, reading a field it predates as the value it had then."""
+    values = saved.get(section, {})
+    return values[key] if key in values else _ADDED_FIELDS.get((section, key))
+
+
+def _unread_fields(saved: dict, config: dict) -> set[tuple[str, str]]:
+    """Fields that neither run reads: circuit 2's, when both the checkpoint and now are circuit 1, so that
+    a circuit-1 checkpoint resumes across changes to circuit 2."""
+    if saved.get("agent", {}).get("circuit", 1) != 1 or config.get("agent", {}).get("circuit", 1) != 1:
+        return set()
+    return {("agent", key) for key in CIRCUIT_2_FIELDS} | {("pretraining", "forward_model")}
 
 
 #: Formats of earlier versions, refused with a message saying what they predate.
