@@ -28,6 +28,7 @@ SMALL = SMALL_AGENT
     ("readout_density", 1.5), ("outcome_initial", -0.1), ("outcome_lr", math.inf),
     ("outcome_trace_tau", -1.0), ("neural_noise_std", -0.3), ("thalamic_tonic", 0.0),
     ("tc_targets", 0.0), ("s1_density", 1.5), ("s1_delay", -0.02), ("timing_basis", -1),
+    ("cue_persistence", -0.1), ("cue_persistence", float("nan")), ("cue_persistence", 2.0),
     ("timing_width", 0.0), ("activity_penalty", -0.1), ("activity_penalty", math.nan),
 ])
 def test_invalid_values_are_rejected_naming_the_field(field, value):
