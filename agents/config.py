@@ -246,6 +246,6 @@ class AgentConfig(ConfigSection):
 
 #: The fields that only circuit 2 reads (from ``n_s1`` to ``neural_noise_std``, as the ``circuit``
 #: field's docstring says): two circuit-1 configurations that differ only in them run alike (tested).
+_FIELDS = list(AgentConfig.model_fields)
 CIRCUIT_2_FIELDS: frozenset[str] = frozenset(
-    list(AgentConfig.model_fields)[list(AgentConfig.model_fields).index("n_s1"):
-                                   list(AgentConfig.model_fields).index("neural_noise_std") + 1])
+    _FIELDS[_FIELDS.index("n_s1"):_FIELDS.index("neural_noise_std") + 1])
