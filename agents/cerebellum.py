@@ -28,8 +28,8 @@ import math
 import torch
 from torch import nn
 
-from agents.sensory import PROPRIOCEPTIVE_BLOCKS, scaling_vectors
-from reach_env import MUSCLES, observation_labels
+from agents.sensory import CUE_CLOCK_INDEX, PROPRIOCEPTIVE_BLOCKS, scaling_vectors
+from reach_env import MUSCLES
 
 #: Resting excitation of the muscles (sigmoid(-3): the read-out's initial bias); the efference copy
 #: enters relative to it.
@@ -63,7 +63,6 @@ class CerebellarThalamus(nn.Module):
         # The tone reaches the cerebellum through mossy fibres (pontine nuclei), and granule cells keep
         # a temporal basis of the time since it (Medina, Garcia, Nores, Taylor & Mauk 2000): what lets a
         # forward model anticipate a movement that follows the tone at a learned delay.
-        self.clock_index = observation_labels().index("time_since_cue")
         self.register_buffer("timing_centres", timing_width * (torch.arange(timing_basis) + 0.5),
                              persistent=False)
         self.timing_width = timing_width
@@ -86,7 +85,7 @@ class CerebellarThalamus(nn.Module):
 
     def timing(self, observation: torch.Tensor) -> torch.Tensor:
         """Temporal basis of the time since the tone (B, timing_basis); 0 before the tone."""
-        since = observation[:, self.clock_index][:, None]
+        since = observation[:, CUE_CLOCK_INDEX][:, None]
         bumps = torch.exp(-0.5 * ((since - self.timing_centres) / self.timing_width) ** 2)
         return bumps * (since > 0)
 

@@ -45,7 +45,14 @@ from torch import nn
 
 from agents.cerebellum import RESTING_EXCITATION, CerebellarThalamus
 from agents.config import AgentConfig
-from agents.sensory import CUE_BLOCKS, OUTCOME_BLOCKS, SOMATOSENSORY_BLOCKS, THALAMIC_BLOCKS, scaling_vectors
+from agents.sensory import (
+    CUE_BLOCKS,
+    CUE_CLOCK_INDEX,
+    OUTCOME_BLOCKS,
+    SOMATOSENSORY_BLOCKS,
+    THALAMIC_BLOCKS,
+    scaling_vectors,
+)
 from reach_env import MUSCLES, OBSERVATION_BLOCKS, observation_labels
 
 OBSERVATION_SIZE = sum(size for _, size, _ in OBSERVATION_BLOCKS)
@@ -77,11 +84,10 @@ class AuditoryInput(ScaledInput):
 
     def __init__(self, persistence: float):
         super().__init__(CUE_BLOCKS)
-        self.clock_index = observation_labels().index("time_since_cue")
         self.persistence = persistence
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
-        since = observation[:, self.clock_index : self.clock_index + 1]
+        since = observation[:, CUE_CLOCK_INDEX : CUE_CLOCK_INDEX + 1]
         lingering = ((since > 0) & (since < self.persistence)).to(observation.dtype)
         # The tone channel reads 1 while the tone sounds (reach_env's observation).
         return (torch.maximum(observation[:, self.indices], lingering) - self.offset) / self.scale

@@ -347,6 +347,9 @@ def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], confi
             "forward_model_fit_error": forward_error}
 
 
+#: The shaping fields that only circuit 2 reads (see :data:`agents.config.CIRCUIT_2_FIELDS`).
+CIRCUIT_2_FIELDS: frozenset[str] = frozenset({"forward_model"})
+
 #: Circuit 2's rate penalty in cloning: without it, cloning fits the demonstrations with saturated
 #: units (seed 0: mean |rate| 0.83, 60 % beyond 0.95 after 20 updates; with it 0.35 and 2 %).
 CIRCUIT_2_RATE_PENALTY = 0.02

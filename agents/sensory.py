@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reach_env import OBSERVATION_BLOCKS
+from reach_env import OBSERVATION_BLOCKS, observation_labels
 
 #: Per observation block: (offset, scale); input = (observation - offset) / scale.
 BLOCK_SCALING: dict[str, tuple[float, float]] = {
@@ -24,6 +24,10 @@ BLOCK_SCALING: dict[str, tuple[float, float]] = {
     "touch": (0.0, 1.0),
     "taste": (0.0, 1.0),
 }
+
+#: Index of the time since the tone's onset (s, 0 before it) in the flat observation: the clock that the
+#: forward model's timing basis and the auditory input's persistence read.
+CUE_CLOCK_INDEX: int = observation_labels().index("time_since_cue")
 
 #: Blocks the motor thalamus receives. The trial clock is left out: a recurrent cortex keeps time
 #: itself, and the lab's animals have no clock input.

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.config import CIRCUIT_2_FIELDS
+from agents import config as agent_config
+from agents import pretraining
 from analysis import run_format
 from training.protocol import Run
 
@@ -178,7 +179,8 @@ def _unread_fields(saved: dict, config: dict) -> set[tuple[str, str]]:
     a circuit-1 checkpoint resumes across changes to circuit 2."""
     if saved.get("agent", {}).get("circuit", 1) != 1 or config.get("agent", {}).get("circuit", 1) != 1:
         return set()
-    return {("agent", key) for key in CIRCUIT_2_FIELDS} | {("pretraining", "forward_model")}
+    return ({("agent", key) for key in agent_config.CIRCUIT_2_FIELDS}
+            | {("pretraining", key) for key in pretraining.CIRCUIT_2_FIELDS})
 
 
 #: Formats of earlier versions, refused with a message saying what they predate.
