@@ -224,12 +224,12 @@ def test_the_forward_model_fit_is_the_least_squares_limb_model_of_whole_trials()
     thalamus = circuit.thalamus
     h = thalamus.horizon_steps
     generator = torch.Generator().manual_seed(4)
-    n, length = 6, 30
+    n, length = 6, h + 20
     obs = 0.1 * torch.randn(n, length, len(LABELS), generator=generator)
     obs[..., LABELS.index("time_since_cue")] = 0.0
     efference = torch.rand(n, length, 15, generator=generator)
     valid = torch.ones(n, length, dtype=torch.bool)
-    valid[0, 20:] = False  # a trial that ended early: its last steps have no outcome to predict
+    valid[0, h + 10:] = False  # a trial that ended early: its last steps have no outcome to predict
     # Proprioception that moves as a fixed linear function of the command: a limb the model can learn.
     indices = thalamus.indices
     mapping = 0.05 * torch.randn(len(indices), 15, generator=generator)
