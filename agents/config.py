@@ -59,12 +59,11 @@ class AgentConfig(ConfigSection):
     """somatosensory (S1-like) input units (circuit 2)."""
     n_granule: int = 256
     """granule cells of the cerebellar forward model (circuit 2)."""
-    forward_horizon: float = 0.6
-    """how far ahead (s) the forward model predicts the proprioceptive state (circuit 2). 0.6 s spans
-    most of a reach from the lift to the pellet at the mouth (0.71 s, median of an expert session);
-    0.2 s (before) predicted only the next part of a movement already under way, and on tuning seeds
-    0-3 left the thalamus a poorer encoder of the command than S1 and the mean cortical rate drifting by
-    up to 18 % over sessions 1-7 (docs/model.md, "Fourth round")."""
+    forward_horizon: float = 0.2
+    """how far ahead (s) the forward model predicts the proprioceptive state (circuit 2). 0.6 s (most of
+    a reach) made the thalamus as good an encoder of the command as S1 and steadied the mean rate, but on
+    fresh seeds the cerebellum's adaptation then improved one seed's reach while M1's dopamine was
+    blocked, and the record reproduced fewer findings (docs/model.md, "Fourth round")."""
     forward_initial: float = 0.1
     """standard deviation of the naive forward model's read-out (relative to a unit granule vector: a
     weak, untuned model)."""
