@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from small_setups import tiny_config
+from small_setups import SMALL_AGENT_V2, tiny_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from agents.pretraining import PretrainingConfig, warmup_seed
@@ -116,6 +116,14 @@ def frozen(tmp_path_factory):
     never changes."""
     return train(tmp_path_factory.mktemp("frozen") / "out", protocol={"da_block": "1-2"},
                  agent={"forward_lr": 0.0})
+
+
+@pytest.fixture(scope="module")
+def circuit2(tmp_path_factory):
+    """The tiny protocol in circuit 2, its forward model adapting within 8 trials: a fast step, and a
+    horizon of 2 control steps because the tiny trials end within 0.2 s (the default horizon)."""
+    return train(tmp_path_factory.mktemp("circuit2") / "out",
+                 agent={**SMALL_AGENT_V2, "forward_lr": 0.5, "forward_horizon": 0.04})
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -370,6 +378,54 @@ def test_cli_options(intact, capsys):
     assert [(line["episode"], line["noise"], line["trials"]) for line in lines] == [(4, "off", 5),
                                                                                     (4, "on", 5)]
     assert all(line["success"] == line["successes"] / 5 for line in lines)
+
+
+def _saved(out: Path, episode: int, part: str) -> dict[str, torch.Tensor]:
+    return torch.load(out / "checkpoints" / f"episode_{episode:06d}.pt", weights_only=True)[part]
+
+
+def test_forward_model_from_swaps_the_forward_model_and_nothing_else(circuit2, capsys):
+    out, _, _ = circuit2
+    learned = "prediction_weight"
+    assert not torch.equal(_saved(out, 0, "thalamus")[learned], _saved(out, 8, "thalamus")[learned])
+    assert not torch.equal(_saved(out, 0, "cortex")["recurrent"], _saved(out, 8, "cortex")["recurrent"])
+    before = snapshot(out)
+    with spy() as (batches, _):
+        plain = run_main(capsys, str(out), "--checkpoint", "8", "--noise", "both")
+        own = run_main(capsys, str(out), "--checkpoint", "8", "--noise", "both", "--forward-model-from", "8")
+        swapped = run_main(capsys, str(out), "--checkpoint", "8", "--noise", "both",
+                           "--forward-model-from", "0")
+    assert snapshot(out) == before
+    assert [line.pop("forward_model_from") for line in own + swapped] == [8, 8, 0, 0]
+    assert own == plain  # its own forward model: the checkpoint as it is, noise off and on
+    returns = [batch["returns"] for batch in evaluations(batches, 3)]
+    assert returns[2:4] == returns[0:2] and returns[4] != returns[0]
+
+    # What ran: the checkpoint's cortex with the donor's thalamic stage.
+    seen = {}
+
+    def record(run, *args, **kwargs):
+        seen["thalamus"] = {k: v.clone() for k, v in run.circuit.thalamus.state_dict().items()}
+        seen["cortex"] = {k: v.clone() for k, v in run.circuit.cortex.state_dict().items()}
+        return evaluate(run, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("training.evaluate.evaluate", record)
+        run_main(capsys, str(out), "--checkpoint", "8", "--forward-model-from", "0")
+    for part, episode in (("thalamus", 0), ("cortex", 8)):
+        saved = _saved(out, episode, part)
+        assert all(torch.equal(seen[part][k], saved[k]) for k in saved), part
+
+
+def test_forward_model_from_refuses_a_circuit_1_run_and_a_missing_checkpoint(intact, circuit2, capsys):
+    for out, episode, named in ((intact[0], "0", ["--forward-model-from", "circuit-1", "no forward model"]),
+                                (circuit2[0], "5", ["episode_000005.pt", "0, 2, 4, 6, 8"])):
+        with pytest.raises(SystemExit) as caught:
+            main([str(out), "--forward-model-from", episode])
+        assert caught.value.code == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+        assert all(word in captured.err for word in named), captured.err
 
 
 def _copy(intact, tmp_path: Path) -> Path:

@@ -14,6 +14,14 @@ boundaries and the run's own trial count, the lines equal ``evaluation.csv``'s r
 A folder without ``config.yaml`` or checkpoints, a corrupt checkpoint, one of another configuration or
 from an older version of dopareach (checkpoint format 1, before learning v2) ends the command with one
 line on stderr and exit status 2, before anything is printed.
+
+``--forward-model-from EPISODE`` (circuit 2) evaluates each checkpoint with the cerebellar forward model
+(the thalamic stage, :class:`agents.cerebellum.CerebellarThalamus`) of the run's checkpoint after
+``EPISODE`` trials instead of its own, everything else (the cortex, its thalamocortical and outcome
+weights, the read-out) the checkpoint's: the swap that tells what the forward model's adaptation, which
+M1's dopamine does not gate, did to behaviour (for example, a run whose success rose while M1's dopamine
+was blocked: with the forward model of before the block it succeeds as before the block, docs/model.md).
+Its lines carry ``"forward_model_from": EPISODE``.
 """
 
 from __future__ import annotations
@@ -87,30 +95,47 @@ def run_checkpoints(run_dir: Path, episode: int | None = None) -> list[tuple[int
 
 
 def evaluate_checkpoints(run_dir: Path, checkpoint: int | None = None, trials: int | None = None,
-                         noises: tuple[str, ...] = ("off",)) -> Iterator[dict]:
+                         noises: tuple[str, ...] = ("off",),
+                         forward_model_from: int | None = None) -> Iterator[dict]:
     """Evaluate the run's checkpoints; yields one result per checkpoint and noise condition.
 
     Every checkpoint is read and checked before the first evaluation, so that a bad one stops the
     command before anything is printed.
 
+    Args:
+        forward_model_from: evaluate with the forward model of the run's checkpoint after this many
+            trials (circuit 2; module docstring).
+
     Raises:
-        ConfigError, CheckpointError: a bad folder, config or checkpoint (one line, named).
+        ConfigError, CheckpointError: a bad folder, config or checkpoint (one line, named), or
+            ``forward_model_from`` given for a circuit-1 run.
     """
     config = load_run_config(run_dir)
+    if forward_model_from is not None and config.agent.circuit == 1:
+        raise ConfigError(f"--forward-model-from: {run_dir} is a circuit-1 run (agent.circuit 1 in its "
+                          "config.yaml), whose thalamus is a fixed relay with no forward model")
     chosen = run_checkpoints(run_dir, checkpoint)
+    donor = [] if forward_model_from is None else run_checkpoints(run_dir, forward_model_from)
     run: Run = build_run(config.protocol, config.agent, config.pretraining, **config.env.make_kwargs())
     as_dict = config.as_dict()
-    for _, path in chosen:
+    for _, path in [*chosen, *donor]:
         load_checkpoint(path, run, as_dict)
+    # The donor was loaded last: its thalamic stage (fixed expansion and relay, learned read-out).
+    forward_model = {k: v.clone() for k, v in run.circuit.thalamus.state_dict().items()} if donor else None
     tps = config.protocol.trials_per_session
     for episode, path in chosen:
         load_checkpoint(path, run, as_dict)
+        if forward_model is not None:
+            run.circuit.thalamus.load_state_dict(forward_model)
         for noise in noises:
             # As the run evaluated itself: with the thalamus of the last trial before the checkpoint.
             result = evaluate(run, noise, trials, episode=episode - 1)
-            yield {"checkpoint": str(path), "episode": episode, "session": episode // tps, "noise": noise,
-                   "trials": result.trials, "successes": result.successes, "success": result.success,
-                   "thalamus_gain": result.thalamus_gain}
+            line = {"checkpoint": str(path), "episode": episode, "session": episode // tps, "noise": noise,
+                    "trials": result.trials, "successes": result.successes, "success": result.success,
+                    "thalamus_gain": result.thalamus_gain}
+            if forward_model_from is not None:
+                line["forward_model_from"] = forward_model_from
+            yield line
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -123,11 +148,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="held-out trials (default: the run's protocol.eval_trials)")
     parser.add_argument("--noise", choices=("off", "on", "both"), default="off",
                         help="exploration noise while evaluating (default off)")
+    parser.add_argument("--forward-model-from", metavar="EPISODE", type=lambda t: _count(t, 0),
+                        help="circuit 2: evaluate with the forward model of the checkpoint after this many "
+                             "trials instead of each checkpoint's own")
     args = parser.parse_args(argv)
     noises = ("off", "on") if args.noise == "both" else (args.noise,)
     try:
         # Every check happens before the first result: a mistake prints nothing on stdout.
-        for result in evaluate_checkpoints(args.run_dir, args.checkpoint, args.trials, noises):
+        for result in evaluate_checkpoints(args.run_dir, args.checkpoint, args.trials, noises,
+                                           args.forward_model_from):
             print(json.dumps(result), flush=True)
     except (ConfigError, CheckpointError) as error:
         fail(error)
