@@ -63,7 +63,8 @@ class AgentConfig(ConfigSection):
     """how far ahead (s) the forward model predicts the proprioceptive state (circuit 2). 0.6 s (most of
     a reach) made the thalamus as good an encoder of the command as S1 and steadied the mean rate, but on
     fresh seeds the cerebellum's adaptation then improved one seed's reach while M1's dopamine was
-    blocked, and the record reproduced fewer findings (docs/model.md, "Fourth round")."""
+    blocked, and the record reproduced fewer findings (docs/model.md, "Fourth round"); with
+    ``forward_lr`` 0.002 as well it reproduced as many as 0.2 s, other ones ("The fourth record")."""
     forward_initial: float = 0.1
     """standard deviation of the naive forward model's read-out (relative to a unit granule vector: a
     weak, untuned model)."""
