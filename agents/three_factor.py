@@ -115,6 +115,7 @@ class WindowStep(NamedTuple):
     deciding: torch.Tensor  # (B,) bool: the cortex drew exploration noise
     outcome_trace: torch.Tensor | None  # (B, N, O) eligibility of the taste pathway (circuit 2)
     squared_rate: torch.Tensor | None  # (B,) mean squared cortical rate (with grad; activity penalty)
+    dopamine_gain: torch.Tensor | None = None  # (B,) gain of this step's dopamine (with a dopamine window)
 
 
 class ThreeFactorLearner:
@@ -214,6 +215,10 @@ class ThreeFactorLearner:
         outcome_trace = None if circuit.version == 1 else torch.zeros_like(circuit.cortex.outcome.detach()
                                                                              )[None].repeat(batch, 1, 1)
         deltas: list[np.ndarray] = []
+        # Per step, the gain of its dopamine (only with a dopamine window: the gain then varies within
+        # a trial; without one it is the trial's).
+        step_gains: list[np.ndarray] = []
+        silencing = self.dopamine.window
         window: list[WindowStep] = []
         update_norms: list[float] = []
         frames: dict[int, list[tuple[np.ndarray, dict]]] = {b: [] for b in film}
@@ -233,8 +238,11 @@ class ThreeFactorLearner:
             done = np.zeros(batch, bool)
             phase = np.full(batch, -1)
             valid = active.copy()
+            in_window = np.zeros(batch, bool)
             for b in np.flatnonzero(active):
                 obs, reward, terminated, truncated, info = envs[b].step(actions[b])
+                if silencing is not None:
+                    in_window[b] = silencing.contains(info, envs[b].control_timestep)
                 observations[b] = obs
                 rewards[b] = reward
                 returns[b] += reward
@@ -260,10 +268,14 @@ class ThreeFactorLearner:
                                   ("neural_noise", empty if out.neural_noise is None
                                    else out.neural_noise.numpy())):
                 rows[key].append(value_np)
+            dopamine_gain = gating.step_gains(torch.as_tensor(in_window))
+            if dopamine_gain is not None:
+                step_gains.append(dopamine_gain.numpy())
             window.append(WindowStep(out.log_prob, value, torch.as_tensor(rewards, dtype=torch.float32),
                                      torch.as_tensor(done), torch.as_tensor(valid), out.deciding,
                                      outcome_trace,
-                                     (out.cortex ** 2).mean(-1) if config.activity_penalty else None))
+                                     (out.cortex ** 2).mean(-1) if config.activity_penalty else None,
+                                     dopamine_gain))
             state = out.state
             if len(window) == config.update_every or not active.any():
                 next_value = circuit.critic(torch.as_tensor(observations, dtype=torch.float32)).detach()
@@ -280,6 +292,8 @@ class ThreeFactorLearner:
         delta_all = np.stack(deltas)
         valid_all = np.stack(rows["valid"])
         dopamine_all = gating.signal(torch.from_numpy(delta_all)).numpy()
+        if step_gains:
+            dopamine_all = dopamine_all * np.stack(step_gains)
         summaries = []
         for b in range(batch):
             info = finals[b]
@@ -289,7 +303,8 @@ class ThreeFactorLearner:
                 episode=int(episodes[b]), success=bool(info["is_success"]), outcome=int(info["outcome"]),
                 ret=float(returns[b]), success_reward=float(success_rewards[b]), steps=int(steps[b]),
                 events=events, mean_delta=float(delta_all[mask, b].mean()),
-                mean_dopamine=float(dopamine_all[mask, b].mean()), dopamine_gain=float(gating.gains[b]),
+                mean_dopamine=float(dopamine_all[mask, b].mean()),
+                dopamine_gain=float(gating.schedule_gains[b]),
                 thalamus_gain=float(thalamus_gains[b]),
                 exploration_std=exploration_std if explore else 0.0,
                 lift_before_cue=bool(info["lift_before_cue"])))
@@ -344,26 +359,28 @@ class ThreeFactorLearner:
         with torch.no_grad():
             following = torch.cat([values[1:].detach(), next_value[None]], 0)
             delta = (rewards + config.gamma * following * (1.0 - done) - values.detach()) * mask
-            trace = torch.zeros_like(delta)
-            running = torch.zeros(delta.shape[1])
-            for t in reversed(range(len(window))):
-                running = delta[t] + config.gamma * config.trace_lambda * (1.0 - done[t]) * running
-                trace[t] = running * mask[t]
+            trace = self._trace(delta, done, mask)
         deltas = [d.numpy() for d in delta]
         if not learn:
             return deltas, None
 
         count = mask.sum().clamp(min=1.0)
+        # With a dopamine window, M1's trace is of the dopamine delivered, step by step; the critic (VTA,
+        # outside M1) still learns from the whole RPE.
+        step_gains = (None if window[0].dopamine_gain is None
+                      else torch.stack([w.dopamine_gain for w in window]))
+        delivered_trace = trace if step_gains is None else self._trace(delta * step_gains, done, mask)
         # The steps the dopamine channel lets drive the cortex (a blocked trial's never do); the
         # baseline, the normalisation and the gradient see only them.
-        reached = gating.driving_steps(mask, deciding)
+        reached = gating.driving_steps(mask, deciding,
+                                       None if step_gains is None else gating.reached(step_gains, done))
         steps_reached = float(reached.sum())
         norm = None
         if update_cortex and gating.moves_cortex(steps_reached):
             weights = gating.trial_weights()
             # The trace of dopamine relative to its mean over the window (a tonic baseline): a biased
             # critic would otherwise reinforce whatever the exploration noise did.
-            centred = (trace - (trace * reached).sum() / steps_reached) * reached
+            centred = (delivered_trace - (delivered_trace * reached).sum() / steps_reached) * reached
             policy_loss = -(log_probs * centred * weights[None, :]).sum() / steps_reached
             if config.activity_penalty:
                 # Cloning's rate regulariser, kept in the gated objective: its pull towards 0 counters
@@ -375,7 +392,7 @@ class ThreeFactorLearner:
                                        policy_loss, gating.cortical_step_gain(step_scale))
             norm = dict(zip(self._policy_names, changes, strict=True))
             if self.circuit.version != 1:
-                norm["outcome"] = self._outcome_step(window, delta, gating, mask)
+                norm["outcome"] = self._outcome_step(window, delta, gating, mask, step_gains)
         else:
             self.cortex_optimizer.zero_grad(set_to_none=True)
         critic_gain = gating.critic_gain(config.critic_blocked_with_dopamine)
@@ -389,7 +406,7 @@ class ThreeFactorLearner:
 
     @torch.no_grad()
     def _outcome_step(self, window: list[WindowStep], delta: torch.Tensor, gating: BatchGating,
-                      mask: torch.Tensor) -> float:
+                      mask: torch.Tensor, step_gains: torch.Tensor | None = None) -> float:
         """The outcome pathway's dopamine-gated Hebbian step; returns the norm of its change.
 
         ``dW_o = outcome_lr * (1/B) sum_b g_b sum_t delta_{t,b} e_{t,b}``, with ``e`` the eligibility
@@ -399,10 +416,22 @@ class ThreeFactorLearner:
         (:meth:`BatchGating.outcome_dopamine`).
         """
         traces = torch.stack([w.outcome_trace for w in window])  # (T, B, N, O)
-        dopamine = gating.outcome_dopamine(delta, mask)
+        dopamine = gating.outcome_dopamine(delta, mask, step_gains)
         change = self.config.outcome_lr * torch.einsum("tb,tbno->no", dopamine, traces) / delta.shape[1]
         self.circuit.cortex.outcome += change
         return float(torch.linalg.vector_norm(change))
+
+    @torch.no_grad()
+    def _trace(self, delta: torch.Tensor, done: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The forward view of the eligibility trace over a window: ``sum_{t >= k} (gamma lambda)^(t-k)
+        x_t`` within each trial (``(T, B)`` in and out)."""
+        decay = self.config.gamma * self.config.trace_lambda
+        trace = torch.zeros_like(delta)
+        running = torch.zeros(delta.shape[1])
+        for t in reversed(range(delta.shape[0])):
+            running = delta[t] + decay * (1.0 - done[t]) * running
+            trace[t] = running * mask[t]
+        return trace
 
     def _step_scale(self, exploration_std: float) -> float:
         """Factor on the cortical step size from the batch's exploration standard deviation."""

@@ -178,6 +178,9 @@ SUCCESS_BY_SEED_TABLE = "success_by_seed.csv"
 SUMMARY_TABLE = "summary.csv"
 NEURAL_TABLE = "neural.csv"
 REPORT_FILE = "report.md"
+#: Experiments beyond the lab (analysis.experiment_report): learning per arm and seed, the dose fits.
+GAINS_TABLE = "gains.csv"
+DOSE_FIT_TABLE = "dose_fit.csv"
 FIGURES_DIR = "figures"
 
 

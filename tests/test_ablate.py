@@ -245,3 +245,128 @@ def test_ray_backend_gives_the_same_trials(tiny_sweep, tmp_path):
         ray.shutdown()
     assert code == 0
     assert _rows(tmp_path / "ray" / "trials.csv") == _rows(out / "trials.csv")
+
+
+# --- experiments beyond the lab (dose-response, timing) ---------------------------------------------
+
+
+@pytest.mark.parametrize(("experiment", "arms"), [
+    ("dose-response", {"dose_1": ("", ""), "dose_0": ("2-4", ""), "dose_0.25": ("2-4:0.25", ""),
+                       "dose_0.5": ("2-4:0.5", ""), "dose_0.75": ("2-4:0.75", "")}),
+    ("timing", {"intact": ("", ""), "cue_window": ("2-4", "cue"), "outcome_window": ("2-4", "outcome"),
+                "block_2_4": ("2-4", "")}),
+])
+def test_experiment_plan_forks_every_arm_from_its_seeds_intact_arm_after_shaping(experiment, arms):
+    config = AblationConfig(experiment=experiment, seeds=2)
+    specs = plan_runs(config, Path("out"))
+    assert len(specs) == 2 * len(arms)
+    by_key = {s.key: s for s in specs}
+    for spec in specs:
+        protocol = spec.config.protocol
+        assert (protocol.da_block, protocol.da_window) == arms[spec.condition]
+        assert protocol.sessions == 4 and protocol.thalamus_block == ""
+        if protocol.da_block:
+            parent = by_key[spec.parent]
+            assert parent.seed == spec.seed and parent.config.protocol.da_block == ""
+            assert spec.fork_episode == 0
+            assert specs.index(parent) < specs.index(spec)
+        else:
+            assert spec.parent is None
+
+
+@pytest.fixture(scope="module")
+def tiny_timing(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("timing")
+    out = tmp / "out"
+    code = main(["--config", str(_config_file(tmp)), "--experiment", "timing", "--out", str(out),
+                 "--no-progress"])
+    return out, code
+
+
+def test_timing_sweep_writes_its_tables_figure_and_report(tiny_timing):
+    out, code = tiny_timing
+    assert code == 0
+    gains = _rows(out / "gains.csv")
+    assert {(r["arm"], r["window"]) for r in gains} == {("intact", "none"), ("cue_window", "cue"),
+                                                       ("outcome_window", "outcome"),
+                                                       ("block_2_4", "whole trial")}
+    assert len(gains) == 2 * 4
+    assert (out / "figures" / "timing.png").exists() and (out / "figures" / "timing.svg").exists()
+    report = (out / "report.md").read_text()
+    assert "timed dopamine silencing" in report and "**Answer.**" in report
+    assert list(_rows(out / "evaluation.csv")[0]) == ["condition", "seed", *EVALUATION_COLUMNS]
+
+
+def test_timing_arms_share_session_1_and_differ_in_their_dopamine_after(tiny_timing):
+    out, _ = tiny_timing
+    episodes = {arm: _rows(out / "runs" / arm / "seed_00" / "episodes.csv")
+                for arm in ("intact", "cue_window", "outcome_window", "block_2_4")}
+    first = {arm: [(r["success"], r["return"], r["mean_delta"]) for r in rows if r["session"] == "1"]
+             for arm, rows in episodes.items()}
+    assert first["intact"] and all(rows == first["intact"] for rows in first.values())
+    blocked = [r for r in episodes["block_2_4"] if r["session"] in ("2", "3", "4")]
+    assert blocked and all(float(r["mean_dopamine"]) == 0.0 for r in blocked)
+    for arm in ("cue_window", "outcome_window"):
+        # Part of each trial's dopamine still reaches M1: not every trial's is zero.
+        rows = [r for r in episodes[arm] if r["session"] in ("2", "3", "4")]
+        assert any(float(r["mean_dopamine"]) != 0.0 for r in rows), arm
+    config = yaml.safe_load((out / "runs" / "cue_window" / "seed_00" / "config.yaml").read_text())
+    assert config["protocol"]["da_window"] == "cue" and config["protocol"]["da_block"] == "2-4"
+
+
+def test_an_experiment_resumes_its_finished_runs_and_refuses_another_in_its_folder(tiny_timing, capsys):
+    out, _ = tiny_timing
+    results = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/*/result.json")}
+    code = main(["--config", str(out.parent / "ablation.yaml"), "--experiment", "timing", "--out", str(out),
+                 "--no-progress"])
+    assert code == 0
+    assert {p: p.stat().st_mtime_ns for p in results} == results  # nothing re-run
+    with pytest.raises(SystemExit) as caught:
+        main(["--config", str(out.parent / "ablation.yaml"), "--experiment", "dose-response", "--out",
+              str(out), "--no-progress"])
+    assert caught.value.code == 2 and "other settings" in capsys.readouterr().err
+
+
+def test_dose_response_sweep_fits_its_curves(tmp_path):
+    out = tmp_path / "out"
+    code = main(["--config", str(_config_file(tmp_path)), "--experiment", "dose-response", "--doses", "0,0.5",
+                 "--out", str(out), "--no-progress"])
+    assert code == 0
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["dose_0", "dose_0.5", "dose_1"]
+    fits = _rows(out / "dose_fit.csv")
+    assert [r["model"] for r in fits] == ["linear", "threshold", "saturating"]
+    assert sum(r["chosen"] == "True" for r in fits) == 1
+    assert (out / "figures" / "dose_response.png").exists()
+
+
+def test_a_terminated_sweep_stops_its_workers_at_once(tmp_path):
+    """SIGTERM (a scheduler's time limit) ends the sweep and its workers at once: no run folder changes
+    after the command has exited, so a restarted sweep (which resumes, as tested above) is the only
+    writer of its runs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = _config_file(tmp_path, seeds=1, trials_per_session=40)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "training.ablate", "--config", str(config), "--out", str(out),
+               "--no-progress", "--experiment", "timing"]
+    env = {**os.environ, "MUJOCO_GL": "egl"}
+    sweep = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not any(p.stat().st_size > 200 for p in out.glob("runs/*/*/episodes.csv")):
+        assert sweep.poll() is None and time.monotonic() < deadline, "the sweep never got going"
+        time.sleep(0.2)
+    sweep.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    assert sweep.wait(timeout=30) == 128 + signal.SIGTERM
+    # At once, not after the runs in flight (each has 160 trials and its shaping to go).
+    assert time.monotonic() - signalled < 5
+    def files():
+        return {p: p.stat().st_mtime_ns for p in out.glob("runs/**/*") if p.is_file()}
+
+    before = files()
+    time.sleep(3)
+    assert files() == before, "a worker went on writing after the sweep ended"

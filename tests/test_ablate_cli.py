@@ -30,6 +30,12 @@ def run_main(tmp_path: Path, capsys, *flags: str) -> str:
     (["--sessions", "3"], ["--sessions", "ablation.sessions=3"]),
     (["--workers", "0"], ["--workers=0"]),
     (["--backend", "slurm"], ["--backend", "slurm"]),
+    (["--experiment", "dose"], ["--experiment", "'dose'", "dose-response", "timing"]),
+    (["--experiment", "dose-response", "--doses", "0,1.5"], ["--doses", "ablation.doses", "1.5", "[0, 1]"]),
+    (["--experiment", "dose-response", "--doses", "0,-0.1"], ["--doses", "-0.1", "[0, 1]"]),
+    (["--experiment", "dose-response", "--doses", "0,0,1"], ["--doses", "repeat"]),
+    (["--experiment", "dose-response", "--doses", "1"], ["--doses", "below 1"]),
+    (["--experiment", "dose-response", "--doses", "0;1"], ["--doses", "'0;1'", "comma-separated"]),
 ])
 def test_bad_flags(tmp_path, capsys, flags, words):
     line = run_main(tmp_path, capsys, *flags)
@@ -82,3 +88,23 @@ def test_quick_and_file_and_flags_compose(tmp_path):
     config, _ = parse_args(["--quick", "--config", str(path), "--seeds", "4"])
     assert (config.seeds, config.sessions, config.partial_gain) == (4, 9, 0.25)
     assert config.trials_per_session == QUICK["trials_per_session"]
+
+
+def test_quick_experiments_keep_their_arms_and_shrink_the_runs():
+    from training.ablate import QUICK_EXPERIMENT, AblationConfig, parse_args
+
+    quick, _ = parse_args(["--quick", "--experiment", "timing"])
+    assert (quick.experiment, quick.seeds, quick.trials_per_session) == (
+        "timing", QUICK_EXPERIMENT["seeds"], QUICK_EXPERIMENT["trials_per_session"])
+    assert quick.sessions == AblationConfig().sessions  # the lab's quick preset is not applied
+    doses, _ = parse_args(["--quick", "--experiment", "dose-response", "--doses", "0,0.5,1"])
+    assert doses.doses == (0.0, 0.5, 1.0) and doses.seeds == QUICK_EXPERIMENT["seeds"]
+
+
+def test_an_experiment_file_chooses_the_quick_preset_of_its_experiment(tmp_path):
+    from training.ablate import QUICK_EXPERIMENT, parse_args
+
+    path = tmp_path / "dose.yaml"
+    path.write_text(yaml.safe_dump({"experiment": "dose-response", "doses": [0, 0.25, 1]}))
+    config, _ = parse_args(["--quick", "--config", str(path)])
+    assert config.doses == (0.0, 0.25, 1.0) and config.eval_trials == QUICK_EXPERIMENT["eval_trials"]

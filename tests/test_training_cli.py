@@ -202,6 +202,9 @@ def assert_one_line_error(caught, capsys, *words: str) -> str:
     (["--da-block", "5-2"], ["--da-block", "protocol.da_block", "5-2"]),
     (["--da-block", "3-3"], ["--da-block", "'3-3'", "reaches past"]),
     (["--da-block", "2-2,e4-4"], ["--da-block", "overlap"]),
+    (["--da-window", "later"], ["--da-window", "protocol.da_window", "'later'"]),
+    (["--da-window", "0.5:0.1"], ["--da-window", "protocol.da_window", "end after it starts"]),
+    (["--da-window", "9:10"], ["--da-window", "protocol.da_window", "outside every trial"]),
     (["--set", "output.video_trials=sometimes"], ["output.video_trials", "first_last"]),
     (["--sessions", "many"], ["--sessions", "many"]),
     (["--resume"], ["--resume", "no checkpoint"]),  # nothing to resume in a fresh folder

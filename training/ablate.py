@@ -9,6 +9,11 @@ The design is paired: every condition of a seed starts from the same shaped netw
 checkpoint after session ``expert_after``), and trial ``e`` of a seed gets the same env seed in every
 condition. A difference between conditions of one seed is therefore the manipulation's, not luck's.
 
+``--experiment dose-response`` and ``--experiment timing`` ask what the lab could not
+(:mod:`analysis.experiments`): M1 dopamine at several gains in sessions 2-4 (``--doses``), or silenced
+only within part of each trial (cue to lift, outcome to the end); each writes its table, figure and
+report (:mod:`analysis.experiment_report`) instead of the lab's findings.
+
 Runs go to ``DIR/runs/<condition>/seed_NN`` (each a full training-run folder: TensorBoard, episodes.csv,
 activity, checkpoints; names in :mod:`analysis.run_format`) in parallel on a process pool
 (``--backend local``, the default) or a Ray cluster (``--backend ray``). A finished run leaves
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 import traceback
@@ -34,6 +40,7 @@ from tqdm import tqdm
 
 from analysis import run_format
 from analysis.conditions import BLOCK_SESSIONS, AblationDesign, Condition
+from analysis.experiments import DEFAULT_DOSES, Experiment, check_doses, experiment_arms
 from training.config import (
     ArgumentParser,
     ConfigError,
@@ -69,6 +76,13 @@ class AblationConfig(AblationDesign):
     train: dict[str, Any] = Field(default_factory=dict)
     """overrides of the training config's sections (``agent``, ``pretraining``, ``env``), as in
     ``training.train``'s YAML files."""
+    experiment: str = Experiment.LAB.value
+    """``lab`` (the lab's conditions and findings), ``dose-response`` (M1 dopamine at each of ``doses``
+    in sessions 2-4) or ``timing`` (silenced from cue to lift, or from the outcome to the end, in
+    sessions 2-4); the last two run sessions 1-4 only, so ``sessions`` and the expert fields are the
+    lab's alone."""
+    doses: tuple[float, ...] = Field(default=DEFAULT_DOSES, strict=False)
+    """the dopamine gains of ``dose-response`` (each in [0, 1]; dose 1, intact, is always run)."""
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -91,12 +105,24 @@ class AblationConfig(AblationDesign):
         if self.expert_after <= BLOCK_SESSIONS[1]:
             raise ValueError(f"ablation.expert_after={self.expert_after} must be after the block "
                              f"(session {BLOCK_SESSIONS[1]})")
+        if self.experiment not in set(Experiment):
+            raise ValueError(f"ablation.experiment={self.experiment!r} is not an experiment; known: "
+                             f"{', '.join(e.value for e in Experiment)}")
+        try:
+            check_doses(self.doses)
+        except ValueError as error:
+            raise ValueError(f"ablation.doses: {error}") from None
         try:
             check_sections(self.train, allowed=("agent", "pretraining", "env"))
         except ConfigError as error:
             raise error.within("ablation.train") from None
         self.base_config("runs/check", 0)  # validates the training overrides now, naming the field
         return self
+
+    @property
+    def kind(self) -> Experiment:
+        """The experiment, as its enum."""
+        return Experiment(self.experiment)
 
     @property
     def design(self) -> AblationDesign:
@@ -118,13 +144,16 @@ class AblationConfig(AblationDesign):
 #: ``--quick``: the same conditions and figures in about 10 minutes on 2 cores.
 QUICK = dict(seeds=3, sessions=8, trials_per_session=32, expert_after=7, expert_sessions=1,
              eval_noise_on_every_session=False)
+#: ``--quick`` of the experiments beyond the lab: the same arms, 3 seeds, shorter sessions and evaluations.
+QUICK_EXPERIMENT = dict(seeds=3, trials_per_session=32, eval_trials=32, eval_noise_on_every_session=False)
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of the sweep: a condition and seed, its config and where it starts."""
+    """One run of the sweep: a condition (or an experiment's arm) and seed, its config and where it
+    starts."""
 
-    condition: Condition
+    condition: str
     seed: int
     config: TrainConfig
     parent: str | None = None  # key of the run it forks from
@@ -141,6 +170,9 @@ class RunSpec:
 
 def plan_runs(config: AblationConfig, out: Path) -> list[RunSpec]:
     """Every run of the sweep, parents before their forks."""
+    if config.kind is not Experiment.LAB:
+        return plan_experiment(config, out)
+
     def run(condition: Condition, seed: int, parent: RunSpec | None) -> RunSpec:
         spec = condition.spec
         train = config.base_config(str(run_format.run_dir(out, condition, seed)), seed,
@@ -155,6 +187,27 @@ def plan_runs(config: AblationConfig, out: Path) -> list[RunSpec]:
     for seed in config.seed_list:
         intact = run(Condition.INTACT, seed, None)
         specs += [intact] + [run(c, seed, intact) for c in Condition if c is not Condition.INTACT]
+    return specs
+
+
+def plan_experiment(config: AblationConfig, out: Path) -> list[RunSpec]:
+    """The runs of an experiment beyond the lab: per seed its parent arm (intact dopamine), then the other
+    arms, forked from the parent's checkpoint after the shaping; all last the block's sessions.
+
+    Their analyses read the noise-off evaluations only, so noise on is evaluated before session 1 and
+    after the last alone, whatever ``eval_noise_on_every_session`` says (it would double the cost)."""
+    arms = experiment_arms(config.kind, config.doses)
+    specs = []
+    for seed in config.seed_list:
+        parent = None
+        for arm in arms:
+            train = config.base_config(str(run_format.run_dir(out, arm.name, seed)), seed,
+                                       sessions=BLOCK_SESSIONS[1], da_block=arm.da_block,
+                                       da_window=arm.da_window, eval_noise_on_every_session=False)
+            spec = (RunSpec(arm.name, seed, train) if parent is None
+                    else RunSpec(arm.name, seed, train, parent.key, 0))
+            parent = parent or spec
+            specs.append(spec)
     return specs
 
 
@@ -277,7 +330,8 @@ def write_failures(out: Path, failed: dict[str, dict]) -> None:
 
 
 #: The named flags that set AblationConfig fields.
-_FIELD_FLAGS = ("seeds", "first_seed", "sessions", "trials_per_session", "partial_gain")
+_FIELD_FLAGS = ("seeds", "first_seed", "sessions", "trials_per_session", "partial_gain", "experiment",
+                "doses")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.Namespace]:
@@ -291,9 +345,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.
                                    + fields_help({"ablation": AblationConfig}),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/ablate", help="output folder (runs, tables, figures, report)")
+    parser.add_argument("--experiment", metavar="NAME",
+                        help="lab (default: the lab's conditions and findings), dose-response (M1 dopamine "
+                             "gain in sessions 2-4 at each of --doses) or timing (silenced from cue to "
+                             "lift, or from the outcome to the trial's end, in sessions 2-4)")
+    parser.add_argument("--doses", metavar="G,G,...",
+                        help="dopamine gains of --experiment dose-response, each in [0, 1] "
+                             f"(default {','.join(f'{d:g}' for d in DEFAULT_DOSES)}; 1 is always run)")
     parser.add_argument("--quick", action="store_true",
-                        help="3 seeds, 8 sessions of 32 trials, expert manipulations in session 8: "
-                             "about 10 minutes")
+                        help="lab: 3 seeds, 8 sessions of 32 trials, expert manipulations in session 8, "
+                             "about 10 minutes; dose-response and timing: 3 seeds, sessions of 32 trials")
     parser.add_argument("--config", help="YAML file: fields of AblationConfig (train: agent/pretraining/env)")
     parser.add_argument("--seeds", type=int, help="number of seeds (default 10)")
     parser.add_argument("--first-seed", type=int)
@@ -309,7 +370,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.
     args = parser.parse_args(argv)
     if args.workers < 1:
         raise ConfigError(f"--workers={args.workers} must be >= 1")
-    fields = dict(QUICK) if args.quick else {}
+    if args.doses is not None:
+        try:
+            args.doses = tuple(float(part) for part in args.doses.split(","))
+        except ValueError:
+            raise ConfigError(f"--doses {args.doses!r} is not a comma-separated list of numbers "
+                              f"(e.g. 0,0.5,1)") from None
+    experiment = args.experiment
+    if experiment is None and args.config:
+        experiment = load_yaml(args.config).get("experiment")
+    quick = QUICK if experiment in (None, Experiment.LAB.value) else QUICK_EXPERIMENT
+    fields = dict(quick) if args.quick else {}
     source = dict.fromkeys(fields, "--quick")
     if args.config:
         from_file = load_yaml(args.config)
@@ -330,8 +401,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.
     return config, args
 
 
+def _interrupted(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     from analysis.ablation_report import analyse_ablation
+    from analysis.experiment_report import analyse_experiment
     from training.backends import make_backend
 
     try:
@@ -341,18 +417,30 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / run_format.ABLATION_FILE
-    settings = config.model_dump()
-    if saved.exists() and json.loads(saved.read_text()) != settings:
+    settings = json.loads(json.dumps(config.model_dump()))  # as JSON reads it back (tuples as lists)
+    # A folder from before a field existed holds that field's default.
+    defaults = {"experiment": Experiment.LAB.value, "doses": list(DEFAULT_DOSES)}
+    if saved.exists() and {**defaults, **json.loads(saved.read_text())} != settings:
         fail(ConfigError(f"{out} holds an ablation with other settings ({saved}); use another --out"))
     saved.write_text(json.dumps(settings, indent=1))
     specs = plan_runs(config, out)
     started = time.perf_counter()
-    with make_backend(args.backend, workers=args.workers, address=args.ray_address) as backend:
-        done, failed = run_sweep(specs, backend, progress=not args.no_progress)
-        write_failures(out, failed)
-        runs_s = time.perf_counter() - started
-        print(f"runs: {len(done)} done, {len(failed)} failed ({runs_s:.0f} s)")
-        report = analyse_ablation(out, config, specs, failed, backend, progress=not args.no_progress)
+    # A scheduler's SIGTERM ends the sweep as Ctrl-C does: through the backend's exit, which stops
+    # the workers, so that a restarted sweep is the only writer of the runs it resumes.
+    previous = signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        with make_backend(args.backend, workers=args.workers, address=args.ray_address) as backend:
+            done, failed = run_sweep(specs, backend, progress=not args.no_progress)
+            write_failures(out, failed)
+            runs_s = time.perf_counter() - started
+            print(f"runs: {len(done)} done, {len(failed)} failed ({runs_s:.0f} s)")
+            if config.kind is Experiment.LAB:
+                report = analyse_ablation(out, config, specs, failed, backend, progress=not args.no_progress)
+            else:
+                report = analyse_experiment(out, config.kind, experiment_arms(config.kind, config.doses),
+                                            config.seed_list, specs, failed, config.trials_per_session)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     total_s = time.perf_counter() - started
     # Wall time of this invocation (a repeat that skips finished runs times only what it redid).
     (out / run_format.TIMING_FILE).write_text(json.dumps({"runs_s": round(runs_s, 1),

@@ -53,7 +53,15 @@ class LocalBackend:
     def __enter__(self) -> LocalBackend:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:
+            # Interrupted (Ctrl-C, SIGTERM from a scheduler): stop the runs now. A worker left running
+            # would go on writing into its run folder while a restarted sweep resumes the same run.
+            # The executor has no public way to end running tasks before Python 3.14.
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            return
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

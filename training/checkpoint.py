@@ -113,7 +113,7 @@ def load_checkpoint(path: Path, run: Run, config: dict, may_differ: frozenset[st
 
     ``may_differ`` names further config fields allowed to differ from the checkpoint's: a fork (a run
     continued from another run's checkpoint under other silencing schedules) passes
-    ``{"da_block", "thalamus_block"}``.
+    ``{"da_block", "da_window", "thalamus_block"}``.
 
     Raises:
         CheckpointError: if the file is unreadable, not a dopareach checkpoint, of another format (a
@@ -165,7 +165,8 @@ def load_checkpoint(path: Path, run: Run, config: dict, may_differ: frozenset[st
 #: Fields added to the configuration after checkpoints of this format were first written, with the value
 #: that the runs written without them had (their behaviour then).
 _ADDED_FIELDS: dict[tuple[str, str], Any] = {("agent", "cue_persistence"): 0.0,
-                                             ("pretraining", "forward_model"): False}
+                                             ("pretraining", "forward_model"): False,
+                                             ("protocol", "da_window"): ""}
 
 
 def _saved_value(saved: dict, section: str, key: str) -> Any:

@@ -159,14 +159,18 @@ class EnvConfig(ConfigSection):
                 raise ValueError(f"env.{name}={value} must be a finite number")
         if self.camera not in (None, "side", "front"):
             raise ValueError(f"env.camera={self.camera!r} must be 'side' or 'front'")
-        timing_fields = set(TrialTiming.__dataclass_fields__)
-        registered = {k: v for k, v in ENV_KWARGS[self.env_id].items() if k in timing_fields}
-        timing = {k: v for k, v in self.make_kwargs().items() if k in timing_fields}
         try:
-            TrialTiming(**{**registered, **timing})
+            self.trial_timing()
         except ValueError as error:
             raise ValueError(f"env: {error}") from None
         return self
+
+    def trial_timing(self) -> TrialTiming:
+        """The trial timeline this section gives (the version's values where a field is None)."""
+        timing_fields = set(TrialTiming.__dataclass_fields__)
+        registered = {k: v for k, v in ENV_KWARGS[self.env_id].items() if k in timing_fields}
+        return TrialTiming(**{**registered, **{k: v for k, v in self.make_kwargs().items()
+                                               if k in timing_fields}})
 
     def timing(self) -> dict[str, float]:
         """The trial timeline's fields, as constructor arguments of the env."""
@@ -194,6 +198,18 @@ class TrainConfig(BaseModel):
     pretraining: PretrainingConfig = Field(default_factory=PretrainingConfig)
     env: EnvConfig = Field(default_factory=EnvConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _check_window(self) -> Self:
+        window = self.protocol.dopamine_window()
+        if window is not None:
+            timing = self.env.trial_timing()
+            try:
+                window.check_within(-(timing.cue_time + timing.cue_jitter),
+                                    timing.response_window + timing.post_outcome)
+            except ValueError as error:
+                raise ValueError(f"protocol.da_window: {error} (env {self.env.env_id})") from None
+        return self
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {name: getattr(self, name).as_dict() for name in SECTIONS}
@@ -294,7 +310,12 @@ def build_config(overrides: dict[str, dict[str, Any]] | None = None) -> TrainCon
     check_sections(overrides)
     sections = {section: build_section(cls, section, overrides.get(section))
                 for section, cls in SECTIONS.items()}
-    return TrainConfig(**sections)
+    try:
+        return TrainConfig(**sections)
+    except ValidationError as error:
+        # The one check across sections: the dopamine window against the env's timeline.
+        message = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise ConfigError(message, "protocol", "da_window") from None
 
 
 def check_sections(data: dict, allowed: tuple[str, ...] = tuple(SECTIONS)) -> None:

@@ -25,7 +25,7 @@ from pydantic import model_validator
 
 from agents.circuit import CorticalCircuit
 from agents.config import AgentConfig, ConfigSection
-from agents.dopamine import DopamineChannel, SilencingSchedule
+from agents.dopamine import DopamineChannel, DopamineWindow, SilencingSchedule
 from agents.pretraining import PretrainingConfig, pretrain
 from agents.three_factor import BatchRecord, ThreeFactorLearner
 from reach_env import ENV_ID_V1, MousePelletReachEnv, make_env
@@ -50,8 +50,14 @@ class ProtocolConfig(ConfigSection):
     """M1 dopamine silencing by session and/or episode range: ``"2-4"`` (sessions, 1-based, inclusive),
     ``"e100-179"`` (episodes, 0-based, inclusive), several joined by commas, ``:g`` after a range =
     partial block with gain g, e.g. ``"2-4:0.3,e500-520"``. Empty: intact."""
+    da_window: str = ""
+    """the part of each trial that ``da_block``'s silencing covers: ``"cue"`` (cue onset to lift),
+    ``"outcome"`` (outcome to the trial's end) or ``"START:END"`` (seconds from the cue onset, e.g.
+    ``"0.0:0.5"``); outside it M1 gets all its dopamine. It applies in the episodes ``da_block`` selects
+    (every episode, fully silenced inside the window, if ``da_block`` is empty). Empty: the whole
+    trial."""
     thalamus_block: str = ""
-    """thalamic-input silencing, same form."""
+    """thalamic-input silencing, same form as ``da_block``."""
     seed: int = 0
     """seeds the network, the exploration noise, the env resets and pre-training."""
     torch_threads: int = 1
@@ -72,7 +78,15 @@ class ProtocolConfig(ConfigSection):
             raise ValueError(f"protocol.seed={self.seed} must be >= 0")
         for name in ("da_block", "thalamus_block"):
             self._schedule(name)  # raises naming the bad range
+        self.dopamine_window()
         return self
+
+    def dopamine_window(self) -> DopamineWindow | None:
+        """``da_window`` parsed (None: the whole trial)."""
+        try:
+            return DopamineWindow.parse(self.da_window)
+        except ValueError as error:
+            raise ValueError(f"protocol.da_window: {error}") from None
 
     def _schedule(self, name: str) -> SilencingSchedule:
         try:
@@ -85,6 +99,10 @@ class ProtocolConfig(ConfigSection):
         return self.sessions * self.trials_per_session
 
     def dopamine_schedule(self) -> SilencingSchedule:
+        """M1 dopamine's gain per episode; with ``da_window`` and no ``da_block``, 0 in every episode (the
+        window is then silenced throughout the protocol)."""
+        if self.da_window and not self.da_block:
+            return SilencingSchedule([(0, self.total_trials - 1, 0.0)])
         return self._schedule("da_block")
 
     def thalamus_schedule(self) -> SilencingSchedule:
@@ -180,7 +198,8 @@ def build_run(config: ProtocolConfig, agent: AgentConfig | None = None,
     seed_everything(config.seed)
     envs = [make_env(env_id, **env_kwargs) for _ in range(config.batch)]
     circuit = CorticalCircuit(agent, envs[0].control_timestep, seed=config.seed)
-    learner = ThreeFactorLearner(circuit, agent, DopamineChannel(config.dopamine_schedule()),
+    learner = ThreeFactorLearner(circuit, agent,
+                                 DopamineChannel(config.dopamine_schedule(), config.dopamine_window()),
                                  config.thalamus_schedule(), seed=config.seed)
     return Run(config, agent, pretraining, envs, circuit, learner)
 

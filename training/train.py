@@ -173,6 +173,7 @@ def hparams_of(config: TrainConfig) -> dict[str, int | float | str | bool]:
 
     return {"seed": protocol.seed, "da_block": protocol.da_block or "none",
             "da_block_gain": lowest_gain(protocol.dopamine_schedule()),
+            "da_window": protocol.da_window or "whole trial",
             "thalamus_block": protocol.thalamus_block or "none",
             "thalamus_block_gain": lowest_gain(protocol.thalamus_schedule()),
             "circuit": agent.circuit, "env_id": config.env.env_id, "sessions": protocol.sessions,
@@ -229,7 +230,7 @@ class Trainer:
             self.resumed_from = self.run.episode
         elif fork_from is not None:
             load_checkpoint(Path(fork_from), self.run, config.as_dict(),
-                            may_differ=frozenset({"da_block", "thalamus_block"}))
+                            may_differ=frozenset({"da_block", "da_window", "thalamus_block"}))
             self.resumed_from = self.run.episode
             self.forked = True
         (out / run_format.CONFIG_FILE).write_text(config.to_yaml())
@@ -515,7 +516,8 @@ class Trainer:
 #: The named flags: (flag, section, field).
 _FLAGS = (("--seed", "protocol", "seed"), ("--sessions", "protocol", "sessions"),
           ("--trials-per-session", "protocol", "trials_per_session"), ("--batch", "protocol", "batch"),
-          ("--da-block", "protocol", "da_block"), ("--thalamus-block", "protocol", "thalamus_block"),
+          ("--da-block", "protocol", "da_block"), ("--da-window", "protocol", "da_window"),
+          ("--thalamus-block", "protocol", "thalamus_block"),
           ("--out", "output", "out"))
 
 _RANGES_HELP = ("sessions 1-based and inclusive (2-4), episodes 0-based and inclusive with an e (e100-179), "
@@ -539,6 +541,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
     parser.add_argument("--trials-per-session", type=int)
     parser.add_argument("--batch", type=int, help="trials run in parallel")
     parser.add_argument("--da-block", metavar="RANGES", help=f"M1 dopamine silencing: {_RANGES_HELP}")
+    parser.add_argument("--da-window", metavar="WINDOW",
+                        help="silence M1 dopamine only within part of each trial: cue (cue onset to lift), "
+                             "outcome (outcome to the trial's end) or START:END (seconds from the cue "
+                             "onset, e.g. 0.0:0.5), in the episodes --da-block selects (all if none)")
     parser.add_argument("--thalamus-block", metavar="RANGES",
                         help="thalamic-input silencing, same form as --da-block")
     parser.add_argument("--no-video", action="store_true", help="render no videos")
