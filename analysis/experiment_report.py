@@ -167,8 +167,12 @@ def dose_answer(fits: dict[str, dose_fit.CurveFit], chosen: str,
         slope_low, slope_high = intervals["linear"]["slope"]
         shape = ("Learning scales with the dose" if slope_low > 0 else
                  "No dose dependence is resolved (the slope's interval includes 0)")
+        close = [m for m in fits if m != chosen and fits[m].aicc - curve.aicc < 2.0]
+        tie = "".join(f" The data do not tell it from the {m} curve (within 2 AICc), whose breakpoint is "
+                      f"{fits[m].breakpoint:.2f} [{intervals[m]['breakpoint'][0]:.2f}, "
+                      f"{intervals[m]['breakpoint'][1]:.2f}]." for m in close)
         return (f"{shape}: the line is not beaten by at least 2 in AICc (AICc relative to it: {others}); "
-                f"slope {curve.slope:.3f} [{slope_low:.3f}, {slope_high:.3f}] success per unit gain.")
+                f"slope {curve.slope:.3f} [{slope_low:.3f}, {slope_high:.3f}] success per unit gain.{tie}")
     what = ("a threshold: no learning below a gain of" if chosen == "threshold"
             else "a ceiling: no further learning above a gain of")
     return (f"The {chosen} curve fits best (AICc relative to it: {others}): {what} {curve.breakpoint:.2f} "
@@ -236,8 +240,9 @@ def draw_dose_response(gains: dict, evaluated: dict, arms: list[Arm], fits, chos
     styles = {"linear": (":", "0.45"), "threshold": ("--", "#c0392b"), "saturating": ("-.", "#2471a3")}
     for model, curve in fits.items():
         ls, colour = styles[model]
+        # The chosen curve solid and on top: a broken line at its limit (theta = 0, s = 1) lies on it.
         left.plot(grid, curve.predict(grid), ls="-" if model == chosen else ls, color=colour,
-                  lw=2.0 if model == chosen else 1.0, zorder=3,
+                  lw=2.2 if model == chosen else 1.1, zorder=3.5 if model == chosen else 3,
                   label=f"{model}{' (chosen)' if model == chosen else ''}: AICc {curve.aicc:.1f}")
     left.axhline(0, color="0.75", lw=0.6, zorder=0.5)
     left.set_xlabel("M1 dopamine gain in sessions 2-4", fontsize=8)
