@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -127,10 +128,17 @@ class ThreeFactorLearner:
         dopamine: the dopamine channel (its schedule says which episodes are blocked).
         thalamus: schedule of the thalamic input's gain (0 = silenced).
         seed: seeds the exploration noise.
+        env_threads: threads that step a batch's envs (1: one after the other). MuJoCo releases the GIL
+            while it integrates, so the envs' physics runs in parallel; every env is stepped exactly as
+            alone, so the trials are the same whatever the number.
     """
 
     def __init__(self, circuit: CorticalCircuit, config: AgentConfig, dopamine: DopamineChannel,
-                 thalamus: SilencingSchedule | None = None, seed: int = 0):
+                 thalamus: SilencingSchedule | None = None, seed: int = 0, env_threads: int = 1):
+        if env_threads < 1:
+            raise ValueError(f"env_threads={env_threads} must be >= 1")
+        self.env_threads = env_threads
+        self._stepper: ThreadPoolExecutor | None = None
         self.circuit = circuit
         self.config = config
         self.dopamine = dopamine
@@ -239,8 +247,9 @@ class ThreeFactorLearner:
             phase = np.full(batch, -1)
             valid = active.copy()
             in_window = np.zeros(batch, bool)
-            for b in np.flatnonzero(active):
-                obs, reward, terminated, truncated, info = envs[b].step(actions[b])
+            running = np.flatnonzero(active)
+            for b, (obs, reward, terminated, truncated, info) in zip(
+                    running, self._step_envs(envs, running, actions), strict=True):
                 if silencing is not None:
                     in_window[b] = silencing.contains(info, envs[b].control_timestep)
                 observations[b] = obs
@@ -321,6 +330,16 @@ class ThreeFactorLearner:
                            prediction_errors=prediction_errors,
                            layer_update_norms={k: math.sqrt(v) for k, v in layer_squares.items()},
                            frames=frames)
+
+    def _step_envs(self, envs: Sequence[MousePelletReachEnv], running: np.ndarray,
+                   actions: np.ndarray) -> list[tuple]:
+        """``envs[b].step(actions[b])`` for every ``b`` in ``running``, in that order, on
+        ``env_threads`` threads."""
+        if self.env_threads == 1 or len(running) < 2:
+            return [envs[b].step(actions[b]) for b in running]
+        if self._stepper is None:
+            self._stepper = ThreadPoolExecutor(self.env_threads, thread_name_prefix="env-step")
+        return list(self._stepper.map(lambda b: envs[b].step(actions[b]), running))
 
     def _learn_forward_model(self, pending: list, granule: torch.Tensor, observation: torch.Tensor,
                              active: np.ndarray, learn: bool) -> list[float]:

@@ -1,6 +1,6 @@
 """Training throughput of the cortical agent against raw env stepping, measured in one run.
 
-Run: ``python benchmarks/train_throughput.py [--trials N] [--batch B] [--profile]``
+Run: ``python benchmarks/train_throughput.py [--trials N] [--batch B] [--env-threads K] [--profile]``
 
 Rows (all on the same envs, the trainer's default task ``MousePelletReach-v1``, the same number of
 trials, one torch thread):
@@ -12,6 +12,9 @@ trials, one torch thread):
   ``update_every`` control steps.
 * ``train + logging``: the trainer's per-batch work on top (episodes.csv row, TensorBoard scalars,
   activity recording to ``.npz``), timed on the records of the ``train`` row.
+* ``train, K env threads``: the ``train`` row again, from the same start, with the batch's envs stepped
+  on K threads (``protocol.env_threads``); its trials and weights are the ``train`` row's, bit for bit
+  (``tests/test_agents_env_threads.py``), so the ratio of the two is the threads' speed-up alone.
 
 The project goal: learning and logging cost at most as much as the physics (``train + logging`` at
 most 2.0x ``env, zero policy``). ``--profile`` prints where the ``train`` row's time goes.
@@ -57,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--env-threads", type=int, default=2)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -120,6 +124,14 @@ def main() -> None:
         log.close()
         logging_time = time.perf_counter() - start
     rows["train + logging"] = (train_time + logging_time, steps)
+
+    if args.env_threads > 1:
+        threaded = ThreeFactorLearner(CorticalCircuit(config, envs[0].control_timestep, seed=0), config,
+                                      DopamineChannel(), seed=0, env_threads=args.env_threads)
+        start, steps = time.perf_counter(), 0
+        for k in range(batches):
+            steps += int(threaded.run_trials(envs, episodes(k), seeds(k)).valid.sum())
+        rows[f"train, {args.env_threads} env threads"] = (time.perf_counter() - start, steps)
 
     reference = rows["env, zero policy"][0] / rows["env, zero policy"][1]
     print(f"{trials} trials in batches of {args.batch}, torch threads 1, "

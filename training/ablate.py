@@ -132,8 +132,10 @@ class AblationConfig(AblationDesign):
     def base_config(self, out: str, seed: int, **protocol: Any) -> TrainConfig:
         """The training config of one run (no videos; checkpoints at session boundaries only)."""
         overrides = merge(self.train, {
+            # One env thread: the sweep already runs one run per core.
             "protocol": {"sessions": self.sessions, "trials_per_session": self.trials_per_session,
                          "batch": self.batch, "seed": seed, "eval_trials": self.eval_trials,
+                         "env_threads": 1,
                          "eval_noise_on_every_session": self.eval_noise_on_every_session, **protocol},
             "output": {"out": out, "video": False, "checkpoint_every": 0, "histograms": False,
                        "activity_downsample": self.activity_downsample},

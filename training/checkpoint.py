@@ -196,4 +196,4 @@ def _old_format(path: Path, version: int) -> str:
 
 #: Fields that may differ on resume: the run's length (resume continues "up to the configured
 #: length") and worker threads.
-_CHANGEABLE = frozenset({"sessions", "torch_threads"})
+_CHANGEABLE = frozenset({"sessions", "torch_threads", "env_threads"})

@@ -62,6 +62,11 @@ class ProtocolConfig(ConfigSection):
     """seeds the network, the exploration noise, the env resets and pre-training."""
     torch_threads: int = 1
     """intra-op threads for torch (1 is fastest for these small networks)."""
+    env_threads: int = 2
+    """threads that step a batch's envs: MuJoCo releases the GIL while it integrates, so 2 uses both cores
+    of a laptop for one run (training 1.2-1.35x faster on the 2-core development machine,
+    ``benchmarks/train_throughput.py``); the trials are the same whatever the number. A sweep, which runs
+    one run per core, sets 1."""
     eval_trials: int = 128
     """held-out trials of every evaluation (``evaluation.csv``): the env seeds ``eval_seed(0) ..
     eval_seed(eval_trials - 1)``, the same at every evaluation."""
@@ -71,7 +76,8 @@ class ProtocolConfig(ConfigSection):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        for name in ("sessions", "trials_per_session", "batch", "torch_threads", "eval_trials"):
+        for name in ("sessions", "trials_per_session", "batch", "torch_threads", "env_threads",
+                     "eval_trials"):
             if getattr(self, name) < 1:
                 raise ValueError(f"protocol.{name}={getattr(self, name)} must be >= 1")
         if self.seed < 0:
@@ -200,7 +206,8 @@ def build_run(config: ProtocolConfig, agent: AgentConfig | None = None,
     circuit = CorticalCircuit(agent, envs[0].control_timestep, seed=config.seed)
     learner = ThreeFactorLearner(circuit, agent,
                                  DopamineChannel(config.dopamine_schedule(), config.dopamine_window()),
-                                 config.thalamus_schedule(), seed=config.seed)
+                                 config.thalamus_schedule(), seed=config.seed,
+                                 env_threads=config.env_threads)
     return Run(config, agent, pretraining, envs, circuit, learner)
 
 
