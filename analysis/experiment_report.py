@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis import dose_fit, run_format
+from analysis import dose_fit, figures, run_format
 from analysis.conditions import BLOCK_SESSIONS
 from analysis.experiments import Arm, Experiment
 from analysis.statistics import Estimate, format_p, mean_ci, paired
@@ -182,37 +182,19 @@ def dose_answer(fits: dict[str, dose_fit.CurveFit], chosen: str,
 # --- figures -----------------------------------------------------------------------------------------
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _curves_panel(ax, evaluated: dict, arms: list[Arm]) -> None:
-    """Noise-off success after sessions 0-4 per arm: mean and 95 % CI across seeds."""
-    ax.axvspan(BLOCK_SESSIONS[0] - 0.5, BLOCK_SESSIONS[1] + 0.5, color="0.93", lw=0, zorder=0)
+    """Noise-off success after sessions 0-4 per arm: mean and 95 % CI across seeds (the lab figures'
+    curves and success axis)."""
+    figures._span(ax, BLOCK_SESSIONS, "block")
     for arm in arms:
         seeds = evaluated.get(arm.name, {})
         points = [(s, mean_ci([seeds[k][s][NOISE_OFF] for k in seeds if NOISE_OFF in seeds[k].get(s, {})]))
                   for s in range(0, LAST + 1)]
-        points = [(s, e) for s, e in points if e.n]
-        if not points:
-            continue
-        x = np.array([s for s, _ in points])
-        ax.plot(x, [e.mean for _, e in points], marker="o", ms=3.5, color=arm.colour, label=arm.name,
-                zorder=3)
-        low, high = np.array([e.low for _, e in points]), np.array([e.high for _, e in points])
-        if np.isfinite(low).any():
-            ax.fill_between(x, low, high, color=arm.colour, alpha=0.12, lw=0, zorder=1)
+        figures._curve(ax, [(s, e) for s, e in points if e.n], arm.colour, arm.name)
+    figures._success_axis(ax)
     ax.set_xlabel("evaluation after session (0: before session 1)", fontsize=8)
     ax.set_ylabel("noise-off success", fontsize=8)
     ax.set_xticks(range(0, LAST + 1))
-    ax.set_ylim(-0.05, 1.05)
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.tick_params(labelsize=8)
     ax.legend(fontsize=7, frameon=False, loc="upper left")
     ax.set_title(f"learning curves (grey: sessions {BLOCK_SESSIONS[0]}-{BLOCK_SESSIONS[1]})", fontsize=9)
 
@@ -224,7 +206,7 @@ def _jitter(n: int, rng: np.random.Generator, width: float) -> np.ndarray:
 def draw_dose_response(gains: dict, evaluated: dict, arms: list[Arm], fits, chosen: str,
                        rng: np.random.Generator):
     """Learning gain against dopamine dose with the fitted curves, beside the learning curves."""
-    plt = _pyplot()
+    plt = figures._pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.8), constrained_layout=True)
     for arm in sorted(arms, key=lambda a: a.dose):
         values = [v["gain"] for v in gains.get(arm.name, {}).values()]
@@ -257,7 +239,7 @@ def draw_dose_response(gains: dict, evaluated: dict, arms: list[Arm], fits, chos
 
 def draw_timing(gains: dict, evaluated: dict, arms: list[Arm], rng: np.random.Generator):
     """Learning gain per arm (bars: mean, 95 % CI; dots: seeds), beside the learning curves."""
-    plt = _pyplot()
+    plt = figures._pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.8), constrained_layout=True)
     for i, arm in enumerate(arms):
         values = [v["gain"] for v in gains.get(arm.name, {}).values()]
@@ -278,14 +260,6 @@ def draw_timing(gains: dict, evaluated: dict, arms: list[Arm], rng: np.random.Ge
     left.tick_params(labelsize=8)
     _curves_panel(right, evaluated, arms)
     return fig
-
-
-def _save(fig, folder: Path, name: str) -> list[Path]:
-    paths = [folder / f"{name}.{suffix}" for suffix in ("png", "svg")]
-    for path in paths:
-        fig.savefig(path, dpi=150)
-    _pyplot().close(fig)
-    return paths
 
 
 # --- the report --------------------------------------------------------------------------------------
@@ -410,12 +384,12 @@ def analyse_experiment(out: Path, experiment: Experiment, arms: list[Arm], seeds
         if len({d for cell in points.values() for d in cell}) >= 2:
             fit = fit_doses(points, rng)
             run_format.write_rows(out / run_format.DOSE_FIT_TABLE, FIT_COLUMNS, _fit_rows(*fit))
-            files = _save(draw_dose_response(gains, evaluated, arms, fit[0], fit[1], rng), folder,
+            files = figures._save(draw_dose_response(gains, evaluated, arms, fit[0], fit[1], rng), folder,
                           "dose_response")
         else:
             files = []
     else:
-        files = _save(draw_timing(gains, evaluated, arms, rng), folder, "timing")
+        files = figures._save(draw_timing(gains, evaluated, arms, rng), folder, "timing")
     report = out / run_format.REPORT_FILE
     rpe = event_rpe(trials, arms[0]) if experiment is Experiment.TIMING else None
     report.write_text(render_report(experiment, arms, seeds, gains, failed, files, out, trials_per_session,
