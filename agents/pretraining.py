@@ -259,6 +259,16 @@ class PretrainingConfig(ConfigSection):
                              f"number > 0")
         return self
 
+    def verdict(self, success: float, early_lifts: float) -> Check:
+        """What a shaping check whose trials succeeded and lifted before the cue in these shares says:
+        the criterion of the lab's end of pre-training (``stop_success``, ``stop_precue_lift``,
+        ``stop_success_max``)."""
+        if self.stop_success is None or success < self.stop_success or early_lifts > self.stop_precue_lift:
+            return Check.CONTINUE
+        if self.stop_success_max is not None and success > self.stop_success_max:
+            return Check.TOO_FAR
+        return Check.STOP
+
 
 #: Who hears the cloning loss curve (:func:`reporting_cloning_losses`); None: nobody.
 _LOSS_LISTENER: ContextVar[Callable[[list[float]], None] | None] = ContextVar("cloning_loss_listener",
@@ -281,6 +291,18 @@ def reporting_cloning_losses(listener: Callable[[list[float]], None]) -> Iterato
         _LOSS_LISTENER.reset(token)
 
 
+def shaping_demonstrations(config: PretrainingConfig, seed: int, task: dict,
+                           progress: bool = True) -> Demonstrations:
+    """The scripted demonstrations that shaping clones, on the task ``task`` (the constructor arguments of
+    :class:`MousePelletReachEnv`, e.g. a registered version's with the run's overrides), with the
+    pellet placed as ``config.pellet_offset`` says. Any agent given the same ``config``, ``seed`` and
+    ``task`` is shown the same trials (the SB3 agents of ``training.versus_sb3`` are)."""
+    if config.pellet_offset is not None:
+        task = {**task, "pellet_offset": config.pellet_offset}
+    return collect_demonstrations(config.demonstrations, seed, noise_std=config.demonstration_noise,
+                                  progress=progress, reaction_time=config.reaction_time, **task)
+
+
 def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], config: PretrainingConfig,
              seed: int, progress: bool = True) -> dict[str, float]:
     """Shape the network before the protocol: behaviour cloning, then critic warm-up.
@@ -291,10 +313,7 @@ def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], confi
     # The demonstrations run on the protocol's own task version and timing (not its rendering).
     task = {k: v for k, v in envs[0].spec.kwargs.items() if k not in ("render_mode", "width", "height")} \
         if envs[0].spec is not None else dataclasses.asdict(envs[0].timing)
-    if config.pellet_offset is not None:
-        task["pellet_offset"] = config.pellet_offset
-    demos = collect_demonstrations(config.demonstrations, seed, noise_std=config.demonstration_noise,
-                                   progress=progress, reaction_time=config.reaction_time, **task)
+    demos = shaping_demonstrations(config, seed, task, progress)
     batch = len(envs)
     forward_error = math.nan
     if config.forward_model and learner.circuit.version != 1:
@@ -317,11 +336,7 @@ def pretrain(learner: ThreeFactorLearner, envs: list[MousePelletReachEnv], confi
             early += sum(s.lift_before_cue for s in record.summaries)
         checks.append(hits / config.check_trials)
         early_lifts.append(early / config.check_trials)
-        if checks[-1] < config.stop_success or early_lifts[-1] > config.stop_precue_lift:
-            return Check.CONTINUE
-        if config.stop_success_max is not None and checks[-1] > config.stop_success_max:
-            return Check.TOO_FAR
-        return Check.STOP
+        return config.verdict(checks[-1], early_lifts[-1])
 
     losses = behaviour_clone(learner.circuit, demos, config.updates, seed, lr=config.lr,
                              progress=progress,

@@ -10,12 +10,20 @@ experiment         arms (every arm of a seed forks from its intact arm's shaped 
 ``timing``         intact; M1 dopamine silenced in sessions 2-4 from the cue to the lift
                    (``cue_window``), from the outcome to the trial's end (``outcome_window``), or in the
                    whole trial (``block_2_4``, the lab's block, for reference)
+``robustness``     per variant of the training config (:func:`robustness_variants`: the learning rate,
+                   the network's size and the exploration floor at half and twice the sweep's value,
+                   and the baseline), the lab's intact and block_2_4 conditions
 =================  ==================================================================================
 
-The lab could block dopamine only fully and for whole sessions; these ask what it could not: how
-learning scales with the amount of dopamine, and which part of a trial's RPE carries the learning.
-Runs last the block's sessions (1-4): the question is the learning during sessions 2-4, read as the
-noise-off success after session 4 minus after session 1 (as finding 2 reads it).
+The lab could block dopamine only fully and for whole sessions; dose-response and timing ask what it
+could not: how learning scales with the amount of dopamine, and which part of a trial's RPE carries the
+learning. Their runs last the block's sessions (1-4): the question is the learning during sessions 2-4,
+read as the noise-off success after session 4 minus after session 1 (as finding 2 reads it).
+
+Robustness asks whether findings 1 and 2 depend on the hyperparameters chosen: each variant runs, per
+seed, intact for the lab's training sessions (1 to ``expert_after``, 7: finding 1 reads the success
+after the last) and block_2_4 for sessions 1-4 (finding 2), forked from the variant's intact run after
+the shaping; the findings' rules are applied to each variant unchanged (:mod:`analysis.robustness_report`).
 
 Why here: as for the conditions, the sweep and the analyses of what it wrote must agree on the arms,
 and the analyses import nothing from training.
@@ -26,6 +34,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from analysis import run_format
 from analysis.conditions import BLOCK_SESSIONS, Condition
 
 
@@ -35,6 +44,7 @@ class Experiment(enum.StrEnum):
     LAB = "lab"
     DOSE_RESPONSE = "dose-response"
     TIMING = "timing"
+    ROBUSTNESS = "robustness"
 
 
 #: The doses of ``--experiment dose-response`` unless ``--doses`` chooses others.
@@ -129,4 +139,53 @@ def experiment_arms(experiment: Experiment, doses: tuple[float, ...] = DEFAULT_D
         return dose_arms(doses)
     if experiment is Experiment.TIMING:
         return list(TIMING_ARMS)
+    if experiment is Experiment.ROBUSTNESS:
+        raise ValueError("experiment 'robustness' has variants of the lab's conditions, not arms "
+                         "(robustness_variants)")
     raise ValueError(f"experiment {experiment.value!r} has conditions, not arms (analysis.conditions)")
+
+
+# --- robustness -----------------------------------------------------------------------------------------
+
+#: The training-config fields the robustness experiment varies, as ``(section, field)``.
+ROBUSTNESS_FIELDS = (("agent", "policy_lr"), ("agent", "n_cortex"), ("agent", "exploration_floor"))
+#: Each field at these multiples of the value the sweep's runs would otherwise have.
+ROBUSTNESS_FACTORS = (0.5, 2.0)
+#: The lab's conditions each variant runs: finding 1 reads intact, finding 2 compares the two.
+ROBUSTNESS_CONDITIONS = (Condition.INTACT, Condition.BLOCK_2_4)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One variant of the training config in the robustness experiment.
+
+    Attributes:
+        name: its folder and table name (``baseline``, ``policy_lr_x2``, ...).
+        section, field: the training-config field it changes ("" for the baseline, which changes none).
+        factor: that field's value relative to the sweep's (1 for the baseline).
+    """
+
+    name: str
+    section: str = ""
+    field: str = ""
+    factor: float = 1.0
+
+    @property
+    def is_baseline(self) -> bool:
+        return not self.field
+
+    @property
+    def path(self) -> str:
+        """``section.field`` ("" for the baseline)."""
+        return f"{self.section}.{self.field}" if self.field else ""
+
+    def condition(self, condition: Condition) -> str:
+        """The condition key of the variant's runs of ``condition`` (their folder: ``runs/<key>/seed_SS``)."""
+        return run_format.variant_condition(self.name, condition)
+
+
+def robustness_variants() -> list[Variant]:
+    """The baseline, then each field of :data:`ROBUSTNESS_FIELDS` at each factor of
+    :data:`ROBUSTNESS_FACTORS` (``policy_lr_x0.5``, ``policy_lr_x2``, ...)."""
+    return [Variant("baseline")] + [Variant(f"{field}_x{factor:g}", section, field, factor)
+                                    for section, field in ROBUSTNESS_FIELDS for factor in ROBUSTNESS_FACTORS]

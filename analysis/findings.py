@@ -354,7 +354,7 @@ def _noise_on(d: Data, conditions: tuple[str, ...], sessions: tuple[int, ...]) -
     return "noise on (beside): " + " | ".join(parts)
 
 
-def _ratio_of_means(before: np.ndarray, after: np.ndarray) -> float:
+def ratio_of_means(before: np.ndarray, after: np.ndarray) -> float:
     """Mean after / mean before over the seeds with both (inf when only the mean before is 0)."""
     both = np.isfinite(before) & np.isfinite(after)
     if not both.any():
@@ -387,7 +387,7 @@ def finding_1(d: Data, last: int) -> Finding:
                f"ratio of seed means {ratio:.2f} (>= {NEARLY_DOUBLES:g}: {_holds(doubles)}); after {last} - "
                f"before 1: {paired(after, before).format()} (CI > 0: {_holds(up)})",
                _noise_on(d, (INTACT,), (0, last)) + ", ratio of seed means "
-               f"{_ratio_of_means(d.value(INTACT, NOISE_ON, 0), d.value(INTACT, NOISE_ON, last)):.2f}",
+               f"{ratio_of_means(d.value(INTACT, NOISE_ON, 0), d.value(INTACT, NOISE_ON, last)):.2f}",
                f"training trials (exploration noise on, while learning): session 1 "
                f"{_fmt(d.value(INTACT, 'success', 1))}, session {last} "
                f"{_fmt(d.value(INTACT, 'success', last))}"]
@@ -397,7 +397,8 @@ def finding_1(d: Data, last: int) -> Finding:
     return f
 
 
-def _gain(d: Data, condition: str, metric: str, first: int, last: int) -> np.ndarray:
+def gain(d: Data, condition: str, metric: str, first: int, last: int) -> np.ndarray:
+    """Per seed, ``metric`` of ``condition`` after session ``last`` minus after session ``first``."""
     return d.value(condition, metric, last) - d.value(condition, metric, first)
 
 
@@ -407,8 +408,8 @@ def finding_2(d: Data) -> Finding:
                 "per seed: the 95 % CI across seeds of intact's gain > 0 (there is learning to block), and "
                 f"of ({BARELY:g} x intact's gain - block_2_4's gain), paired by seed, > 0 (block_2_4 gains "
                 f"at most {BARELY:g} of intact's)")
-    gain_intact = _gain(d, INTACT, NOISE_OFF, 1, BLOCK_SESSIONS[1])
-    gain_block = _gain(d, BLOCKED, NOISE_OFF, 1, BLOCK_SESSIONS[1])
+    gain_intact = gain(d, INTACT, NOISE_OFF, 1, BLOCK_SESSIONS[1])
+    gain_block = gain(d, BLOCKED, NOISE_OFF, 1, BLOCK_SESSIONS[1])
     learns, intact_ci = ci_above(gain_intact)
     barely, margin_ci = ci_above(BARELY * gain_intact - gain_block)
     f.lines = [f"noise off (primary), gain sessions 2-4: intact {intact_ci.format()} (CI > 0: "
@@ -416,8 +417,8 @@ def finding_2(d: Data) -> Finding:
                f"{BARELY:g} x intact gain - block_2_4 gain: {margin_ci.format()} (CI > 0: {_holds(barely)})",
                _noise_on(d, (INTACT, BLOCKED), (1, 4)),
                "training trials (exploration noise on, while learning), session 4 - session 1: intact "
-               f"{_fmt(_gain(d, INTACT, 'success', 1, 4))}, block_2_4 "
-               f"{_fmt(_gain(d, BLOCKED, 'success', 1, 4))}"]
+               f"{_fmt(gain(d, INTACT, 'success', 1, 4))}, block_2_4 "
+               f"{_fmt(gain(d, BLOCKED, 'success', 1, 4))}"]
     f.key = (f"gain sessions 2-4: intact {intact_ci.format()}, block_2_4 {_fmt(gain_block)}; {BARELY:g} x "
              f"intact - block_2_4 {margin_ci.format()}")
     f.decide(learns, barely)
@@ -453,7 +454,7 @@ def finding_3(d: Data, last: int, sessions: int) -> Finding:
                 f"intact's after session {last} (a seed that never reaches it counts as {sessions + 1}, "
                 "which can only shrink the difference); the 95 % CI across seeds of block_2_4's minus "
                 "intact's sessions needed, paired by seed, > 0")
-    resumes, resume_ci = ci_above(_gain(d, BLOCKED, NOISE_OFF, 4, last))
+    resumes, resume_ci = ci_above(gain(d, BLOCKED, NOISE_OFF, 4, last))
     target = d.value(INTACT, NOISE_OFF, last)
     need_intact, _ = sessions_to_reach(d, INTACT, target, sessions)
     need_block, censored = sessions_to_reach(d, BLOCKED, target, sessions)
@@ -652,7 +653,7 @@ def finding_6(d: Data, last: int) -> Finding:
                       ind_last - value(INTACT, "indicative_fraction_shuffled", last), 3)]
     f.checks = [_not_above("6f", f"block_2_4's indicative_fraction, session {end} - session {first}",
                            block_rise, 3)]
-    ratio = _ratio_of_means(ind_1, ind_last)
+    ratio = ratio_of_means(ind_1, ind_last)
     f.lines = [f"cue-/outcome-responsive fraction, intact: session 1 {_fmt(cue_1)} / {_fmt(out_1)}, session "
                f"{last} {_fmt(cue_last)} / {_fmt(out_last)}",
                f"indicative_fraction, intact: session 1 {_fmt(ind_1, 3)}, session 4 "
@@ -810,10 +811,10 @@ def partial_block_lines(d: Data) -> list[str]:
     """Beyond the lab: where a partial block's learning during sessions 2-4 falls (noise-off held-out
     success after session 4 - after session 1; the training trials beside it)."""
     conditions = (INTACT, PARTIAL, BLOCKED)
-    gains = {c: _gain(d, c, NOISE_OFF, 1, 4) for c in conditions}
+    gains = {c: gain(d, c, NOISE_OFF, 1, 4) for c in conditions}
     _, above_block = _greater(gains[PARTIAL], gains[BLOCKED])
     _, below_intact = _greater(gains[INTACT], gains[PARTIAL])
-    trained = {c: _gain(d, c, "success", 1, 4) for c in conditions}
+    trained = {c: gain(d, c, "success", 1, 4) for c in conditions}
     return [f"noise-off gain sessions 2-4 (after 4 - after 1): intact {_fmt(gains[INTACT])}, partial_block "
             f"{_fmt(gains[PARTIAL])}, block_2_4 {_fmt(gains[BLOCKED])}",
             f"partial_block - block_2_4: {above_block}",

@@ -34,19 +34,25 @@ that need them NaN; the movement target falls back to ``action`` (exploration no
 one outcome, a silenced thalamus, a missing checkpoint or probe). The analysis runs on one BLAS thread
 (runs are analysed in parallel processes); a run of 10 sessions x 64 trials x 256 cortical units x
 62 samples (64 thalamic, 32 S1 units, 32 probe trials per session) takes about 10 s on one core.
+
+With ``imaging`` set (a :class:`analysis.calcium.CalciumConfig`), every session is first imaged
+(:func:`analysis.calcium.image_session`): the analyses run on the dF/F frames of the units in view, and
+the other arrays resampled to the frames; the metrics imaging cannot give
+(:data:`analysis.calcium.NOT_IMAGED`) are NaN, and :attr:`RunNeural.not_computed` says why. Thresholds in
+rate units (``min_response``) then apply to dF/F.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from analysis import activity, currents, expert, geometry, indicative, inputs, probe, responses
+from analysis import activity, calcium, currents, expert, geometry, indicative, inputs, probe, responses
 from analysis.indicative import threshold_balanced_accuracy
 from analysis.run_format import activity_files, checkpoint_files, probe_files
 from analysis.sessions import cued_reach, load_session
@@ -187,6 +193,9 @@ class NeuralAnalysisConfig(BaseModel):
     """half-width (s) of the lift-aligned window of the lead measurements."""
     min_lead_r2: float = 0.01
     """smallest ``input_r2_<X>`` for which the population's lead is measured."""
+    imaging: calcium.CalciumConfig | None = None
+    """run the analyses on simulated calcium imaging of the cortex (:mod:`analysis.calcium`) instead of its
+    rates; None: on the rates."""
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -235,12 +244,15 @@ class RunNeural:
             ``success`` (K,), ``coords`` (K, 3) diffusion coordinates (first one signed as
             ``diffusion_1``).
         first_session, reference_session: the sessions the comparisons refer to.
+        not_computed: metrics left NaN by the analysis's design, with the reason (with ``imaging``:
+            :data:`analysis.calcium.NOT_IMAGED`); empty on the rates.
     """
 
     sessions: list[dict[str, float]]
     embedding: dict[str, np.ndarray]
     first_session: int = 0
     reference_session: int = 0
+    not_computed: dict[str, str] = field(default_factory=dict)
 
 
 def analyse_run(run_dir: Path, *, seed: int, reference_session: int | None = None,
@@ -278,6 +290,10 @@ def _analyse_run(run_dir: Path, seed: int, reference_session: int | None,
                          f"(recorded: {sorted(files)})")
     first = min(files)
     sessions = [load_session(path, number) for number, path in files.items()]
+    imaging = config.imaging
+    if imaging is not None:
+        sessions = [calcium.image_session(s, imaging) for s in sessions]
+    not_computed = dict(calcium.NOT_IMAGED) if imaging is not None else {}
     rows: dict[int, dict[str, float]] = {s.number: {} for s in sessions}
 
     shape, embedding = geometry.geometry(sessions, first, reference_session, config, seed)
@@ -292,13 +308,17 @@ def _analyse_run(run_dir: Path, seed: int, reference_session: int | None,
         row.update(indicative.indicative(s, config, seed))
         row.update(responses.responses(s, config))
         row.update(inputs.inputs(s, config, seed))
-        weights = inputs_at(int(s.episode.min()), found, loaded) if s.n else None
+        # imaged sessions skip the checkpoint's currents and the probe (calcium.NOT_IMAGED): both are of
+        # every unit's rates, which imaging does not see
+        weights = inputs_at(int(s.episode.min()), found, loaded) if s.n and imaging is None else None
         row.update(currents.currents(s, weights, config, seed))
-        recorded = probe.load_probe(probes[s.number]) if s.number in probes else None
+        recorded = (probe.load_probe(probes[s.number]) if s.number in probes and imaging is None
+                    else None)
         row.update(probe.probe_metrics(s, recorded, config, seed))
+        row.update(dict.fromkeys(not_computed, math.nan))
     ordered = [{"session": number, **{k: float(row[k]) for k in METRICS}} for number, row in rows.items()]
     return RunNeural(sessions=ordered, embedding=embedding, first_session=first,
-                     reference_session=reference_session)
+                     reference_session=reference_session, not_computed=not_computed)
 
 
 __all__ = ["METRICS", "NeuralAnalysisConfig", "RunNeural", "analyse_run", "cued_reach", "load_weights",

@@ -16,8 +16,9 @@ A training run's folder (``training.train``)::
     RUN/tb/<name>/shaping/                  the shaping's (pretraining/), step = cloning update
 
 An ablation's folder (``training.ablate``) holds one run folder per condition and seed,
-``OUT/runs/<condition>/seed_SS``, each with ``result.json`` once finished (and the analyses' caches
-``neural.json`` and ``embedding.npz``), and the tables, figures and report the analyses write from them.
+``OUT/runs/<condition>/seed_SS`` (``OUT/runs/<variant>/<condition>/seed_SS`` in the robustness
+experiment), each with ``result.json`` once finished (and the analyses' caches ``neural.json`` and
+``embedding.npz``), and the tables, figures and report the analyses write from them.
 
 Why this module is in ``analysis`` and imports only the standard library: data flows one way, config ->
 env + agent -> trainer -> logs and checkpoints -> analysis, and the analyses must import nothing from
@@ -181,12 +182,30 @@ REPORT_FILE = "report.md"
 #: Experiments beyond the lab (analysis.experiment_report): learning per arm and seed, the dose fits.
 GAINS_TABLE = "gains.csv"
 DOSE_FIT_TABLE = "dose_fit.csv"
+#: The robustness experiment (analysis.robustness_report): findings 1-2 per variant of the training config.
+ROBUSTNESS_TABLE = "robustness.csv"
 FIGURES_DIR = "figures"
+
+# --- the head-to-head with Stable-Baselines3 (training.versus_sb3) -----------------------------------
+
+#: Its settings, to refuse continuing a folder with others.
+VERSUS_FILE = "versus.json"
+#: Per agent: trials to the criterion and success at each budget (analysis.versus_report).
+VERSUS_TABLE = "versus.csv"
+#: An SB3 run's shaping figures (training.sb3_shaped) and its trained model.
+SB3_SHAPING_FILE = "shaping.json"
+SB3_MODEL_FILE = "model.zip"
 
 
 def run_key(condition: str, seed: int) -> str:
     """A run's name within its ablation, ``<condition>/seed_SS``."""
     return f"{condition}/seed_{seed:02d}"
+
+
+def variant_condition(variant: str, condition: str) -> str:
+    """The condition key of ``condition`` run under a variant of the training config (the robustness
+    experiment), ``<variant>/<condition>``: its runs lie in ``OUT/runs/<variant>/<condition>/seed_SS``."""
+    return f"{variant}/{condition}"
 
 
 def run_dir(out: Path, condition: str, seed: int) -> Path:

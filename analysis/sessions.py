@@ -156,3 +156,5 @@ class RandomKey(enum.IntEnum):
     REGRESSION = 4  #: samples and folds of the input-current regressions
     INPUTS = 5  #: samples and folds of the input-population regressions
     MOVEMENT = 6  #: the trial halves of the movement-unit test
+    IMAGING_VIEW = 7  #: the calcium-imaging field of view (analysis.calcium; seeded by its own seed)
+    IMAGING_NOISE = 8  #: the calcium-imaging shot noise (analysis.calcium; seeded by its own seed)

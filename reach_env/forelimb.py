@@ -127,6 +127,14 @@ class Forelimb:
         self.muscle_geometry = self._muscle_geometry()
         self.rest_qpos = model.key("rest").qpos.copy()
         self.joint_range = model.jnt_range[[model.joint(n).id for n in LIMB_JOINTS]].copy()
+        # Views into ``data``, made once: MjData never moves its arrays, and each ``data.<field>``
+        # access builds a new numpy wrapper, which the per-step queries would pay for every step.
+        self.pellet_xpos = data.xpos[self.pellet_body]
+        self.palm_xpos = data.site_xpos[self.palm_site]
+        self.digit_tips_xpos = data.site_xpos[self.digit_tips_site]
+        self.mouth_xpos = data.site_xpos[self.mouth_site]
+        self.warning_counts = data.warning.number
+        self._ctrl = data.ctrl
 
     def _muscle_geometry(self) -> MuscleGeometry:
         ids = self.muscle_ids
@@ -169,19 +177,19 @@ class Forelimb:
 
     def palm_position(self) -> np.ndarray:
         """World position (m) of the palm centre."""
-        return self.data.site_xpos[self.palm_site]
+        return self.palm_xpos
 
     def digit_tips_position(self) -> np.ndarray:
         """World position (m) of the point between the flexed digit tips where a pellet is held."""
-        return self.data.site_xpos[self.digit_tips_site]
+        return self.digit_tips_xpos
 
     def pellet_position(self) -> np.ndarray:
         """World position (m) of the pellet centre."""
-        return self.data.xpos[self.pellet_body]
+        return self.pellet_xpos
 
     def mouth_position(self) -> np.ndarray:
         """World position (m) of the mouth."""
-        return self.data.site_xpos[self.mouth_site]
+        return self.mouth_xpos
 
     def post_top_height(self) -> float:
         """Height (m) of the top of the pellet post."""
@@ -202,13 +210,13 @@ class Forelimb:
 
     def set_excitation(self, excitation: np.ndarray) -> None:
         """Write muscle excitations (already validated, in [0, 1]) and the grip that follows them."""
-        ctrl = self.data.ctrl
+        ctrl = self._ctrl
         ctrl[self._muscle_index] = excitation
         ctrl[self.grip_actuator] = excitation[self.grip_muscle_index]
 
     def set_turntable_target(self, angle: float) -> None:
         """Set the turntable servo's target angle (rad; 0 = pellet post at the slot)."""
-        self.data.ctrl[self.turntable_actuator] = angle
+        self._ctrl[self.turntable_actuator] = angle
 
     def place_turntable(self, angle: float) -> None:
         """Turn the table to ``angle`` (rad) at rest, carrying the pellet on its post.

@@ -4,6 +4,7 @@ eats it."""
 from __future__ import annotations
 
 import math
+import operator
 import os
 import sys
 from typing import Any
@@ -33,6 +34,13 @@ OBSERVATION_BLOCKS: tuple[tuple[str, int, str], ...] = (
 )
 
 OBSERVATION_SIZE = sum(size for _, size, _ in OBSERVATION_BLOCKS)
+
+#: Start of each observation block in the flat observation.
+_BLOCK_START = {name: sum(size for _, size, _ in OBSERVATION_BLOCKS[:i])
+                for i, (name, _, _) in enumerate(OBSERVATION_BLOCKS)}
+
+#: ``info`` key of each reward term.
+_REWARD_KEYS = {name: f"reward_{name}" for name in REWARD_TERMS}
 
 
 def observation_labels() -> list[str]:
@@ -309,13 +317,14 @@ class MousePelletReachEnv(gym.Env):
         n = len(MUSCLES)
         self.action_space = spaces.Box(0.0, 1.0, (n,), np.float32)
         self.observation_space = spaces.Box(-np.inf, np.inf, (OBSERVATION_SIZE,), np.float32)
-        self._obs_buffer = np.zeros(OBSERVATION_SIZE, np.float64)
+        self._init_observation()
         # A live view of MuJoCo's warning counters. After a bad position, velocity or acceleration
         # MuJoCo resets the data itself, so a finite state alone does not prove all went well.
-        self._warnings = self.data.warning.number
+        self._warnings = self.forelimb.warning_counts
         self._divergence_warnings = [int(w) for w in (mujoco.mjtWarning.mjWARN_BADQPOS,
                                                       mujoco.mjtWarning.mjWARN_BADQVEL,
                                                       mujoco.mjtWarning.mjWARN_BADQACC)]
+        self._divergence_counts = operator.itemgetter(*self._divergence_warnings)
         self._pellet_radius = float(self.model.geom_size[self.forelimb.pellet_geom][0])
         #: Distance (m) of the pellet post from the turntable's axis: the lever arm of its angle.
         self._post_radius = float(np.linalg.norm(self.model.geom_pos[self.forelimb.post_geom][:2]))
@@ -351,6 +360,48 @@ class MousePelletReachEnv(gym.Env):
         self._cue_step = self._nominal_cue_step + shift
         self._tone_end_step = self._nominal_tone_end_step + shift
         self._timeout_step = self._nominal_timeout_step + shift
+        self._cue_time = round(self._cue_step * self.control_timestep, 9)
+
+    def _init_observation(self) -> None:
+        """Buffers that let :meth:`_observation` build the observation in a few array operations.
+
+        Every block is ``(source - offset) / divisor * factor`` of a gathered ``source``, with an
+        offset of 0, a divisor and a factor of 1 wherever the block has none: exact in floating point
+        (``x - 0.0``, ``x / 1.0`` and ``x * 1.0`` are ``x``), so the observation is bit for bit the
+        block-by-block one. Muscle forces divide by minus the peak force: ``f / -p`` is ``-f / p``
+        exactly, signed zeros included.
+        """
+        limb, n = self.forelimb, OBSERVATION_SIZE
+        geometry = limb.muscle_geometry
+        start = _BLOCK_START
+        self._obs_buffer = np.zeros(n, np.float64)
+        self._obs_offset = np.zeros(n, np.float64)
+        divisor, factor = np.ones(n, np.float64), np.ones(n, np.float64)
+        lengths, velocities = start["muscle_lengths"], start["muscle_velocities"]
+        forces, muscles = start["muscle_forces"], len(MUSCLES)
+        self._obs_offset[lengths:lengths + muscles] = geometry.length_offset
+        divisor[lengths:lengths + muscles] = geometry.optimal_length
+        divisor[velocities:velocities + muscles] = geometry.optimal_length
+        divisor[forces:forces + muscles] = -geometry.peak_force
+        tips, mouth = start["pellet_from_tips"], start["pellet_from_mouth"]
+        factor[tips:tips + 3] = 1000.0
+        factor[mouth:mouth + 3] = 1000.0
+        self._obs_divisor, self._obs_factor = divisor, factor
+        self._obs_tips = self._obs_offset[tips:tips + 3]
+        self._obs_mouth = self._obs_offset[mouth:mouth + 3]
+        self._obs_cue, self._obs_touch = start["cue"], start["touch"]
+        # Slices give views, made once; indices that are not contiguous give copies, gathered anew
+        # every step.
+        self._obs_sources_are_views = all(isinstance(index, slice) for index in (
+            limb._qpos_index, limb._qvel_index, limb._muscle_index))
+        self._obs_sources = self._observation_sources()
+
+    def _observation_sources(self) -> tuple[np.ndarray, ...]:
+        """The arrays the observation gathers, in block order (zeros where a scalar block goes)."""
+        limb, data, muscle = self.forelimb, self.data, self.forelimb._muscle_index
+        return (data.qpos[limb._qpos_index], data.qvel[limb._qvel_index], data.actuator_length[muscle],
+                data.actuator_velocity[muscle], data.actuator_force[muscle], np.zeros(2),
+                limb.pellet_xpos, limb.pellet_xpos, np.zeros(2))
 
     def _limb_geom_mask(self) -> np.ndarray:
         """Per geom, whether it moves with a limb joint (arm, paw, digits)."""
@@ -372,6 +423,12 @@ class MousePelletReachEnv(gym.Env):
         return self._nominal_timeout_step + self._cue_shift_max + self._post_outcome_steps
 
     @property
+    def post_outcome_steps(self) -> int:
+        """Control steps a trial runs after the step that decides its outcome (``post_outcome``): the
+        episode terminates after exactly these, unless the physics diverges first."""
+        return self._post_outcome_steps
+
+    @property
     def cue_step(self) -> int:
         """Control step at whose end the current trial's tone starts (``cue_time / control_timestep``)."""
         return self._cue_step
@@ -381,7 +438,7 @@ class MousePelletReachEnv(gym.Env):
         """Onset (s from the trial's start) of the current trial's cue, on the control-step grid: the
         ``cue`` event's time. Before the first reset, the nominal ``timing.cue_time`` (rounded up to
         the grid)."""
-        return round(self._cue_step * self.control_timestep, 9)
+        return self._cue_time
 
     def tone_on(self, step: int) -> bool:
         """Whether the cue tone sounds during control step ``step`` (1-based, as ``info["time"] / dt``)
@@ -423,7 +480,7 @@ class MousePelletReachEnv(gym.Env):
         self._palm_rest_height = float(limb.palm_position()[2])
         self._pellet_rest_height = limb.post_top_height() + self._pellet_radius
         self._steps = 0
-        self._events = dict.fromkeys(EVENTS, math.nan)
+        self._events: dict[str, float | None] = dict.fromkeys(EVENTS)
         self._outcome = Outcome.NONE
         self._outcome_step = -1
         self._held = False
@@ -431,7 +488,8 @@ class MousePelletReachEnv(gym.Env):
         self._touch = False
         self._lift_before_cue = False
         self._phase = TrialPhase.PLATFORM_TURN
-        tips_to_pellet, pellet_to_mouth = self._pellet_distances()
+        self._now = 0.0
+        tips_to_pellet, pellet_to_mouth = self._pellet_distances(self.forelimb.pellet_xpos.tolist())
         self._potentials = shaping_potentials(self.reward_weights, tips_to_pellet, False,
                                               pellet_to_mouth)
         self._episode_over = False
@@ -464,24 +522,27 @@ class MousePelletReachEnv(gym.Env):
         if self._episode_over:
             raise RuntimeError("step() called on a finished episode: call reset() first")
         excitation = self._validated(action)
-        model, data, limb, timing = self.model, self.data, self.forelimb, self.timing
+        limb = self.forelimb
 
-        turned = min_jerk((self._steps + 1) / self._turn_steps)
-        limb.set_turntable_target(self._table_start + turned * timing.turn_angle)
+        if self._steps < self._turn_steps:  # afterwards the target stays where the turn ended
+            turned = min_jerk((self._steps + 1) / self._turn_steps)
+            limb.set_turntable_target(self._table_start + turned * self.timing.turn_angle)
         limb.set_excitation(excitation)
-        mujoco.mj_step(model, data, nstep=self.frame_skip)
+        mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
         self._steps += 1
+        self._now = round(self._steps * self.control_timestep, 9)
 
-        warnings = self._warnings
-        if any(warnings[w] for w in self._divergence_warnings):
+        if any(self._divergence_counts(self._warnings.tolist())):
             self._episode_over = True
             terms = dict.fromkeys(REWARD_TERMS, 0.0)
             return self._last_obs.copy(), 0.0, False, True, self._info(terms, True)
 
         # Shaping counts for steps that start at or after the cue with the outcome still open.
         shaping_on = self._steps - 1 >= self._cue_step and self._outcome == Outcome.NONE
-        tips_to_pellet, pellet_to_mouth = self._pellet_distances()
-        succeeded = self._update_trial(excitation, pellet_to_mouth)
+        # The pellet's position, read once for the distances, the trial's events and the observation.
+        pellet = limb.pellet_xpos.tolist()
+        tips_to_pellet, pellet_to_mouth = self._pellet_distances(pellet)
+        succeeded = self._update_trial(excitation, pellet_to_mouth, pellet[2])
         before = self._potentials
         self._potentials = shaping_potentials(self.reward_weights, tips_to_pellet, self._held,
                                               pellet_to_mouth)
@@ -499,7 +560,7 @@ class MousePelletReachEnv(gym.Env):
     @property
     def time(self) -> float:
         """Seconds since the trial started, on the control-step grid (no float drift)."""
-        return round(self._steps * self.control_timestep, 9)
+        return round(self._steps * self.control_timestep, 9)  # = self._now, which step() keeps
 
     def _validated(self, action) -> np.ndarray:
         excitation = np.asarray(action, dtype=np.float64)
@@ -516,28 +577,28 @@ class MousePelletReachEnv(gym.Env):
             raise ValueError(f"action has NaN or infinite excitation for muscles {bad}")
         return np.clip(excitation, 0.0, 1.0)
 
-    def _pellet_distances(self) -> tuple[float, float]:
-        """Distances (m) from the digit-tip point to the pellet and from the pellet to the mouth."""
+    def _pellet_distances(self, pellet: list[float]) -> tuple[float, float]:
+        """Distances (m) from the digit-tip point to the ``pellet`` (its position, m) and from the
+        pellet to the mouth."""
         limb = self.forelimb
-        pellet = limb.pellet_position().tolist()
-        return (math.dist(pellet, limb.digit_tips_position().tolist()),
-                math.dist(pellet, limb.mouth_position().tolist()))
+        return (math.dist(pellet, limb.digit_tips_xpos.tolist()),
+                math.dist(pellet, limb.mouth_xpos.tolist()))
 
-    def _update_trial(self, excitation: np.ndarray, pellet_to_mouth: float) -> bool:
-        """Advance events, outcome and phase after a physics step; True if the pellet was eaten now."""
-        limb, events, steps, t = self.forelimb, self._events, self._steps, self.time
-        pellet_height = float(limb.pellet_position()[2])
+    def _update_trial(self, excitation: np.ndarray, pellet_to_mouth: float, pellet_height: float) -> bool:
+        """Advance events, outcome and phase after a physics step (``pellet_height``: the pellet
+        centre's height, m); True if the pellet was eaten now."""
+        limb, events, steps, t = self.forelimb, self._events, self._steps, self._now
         self._touch = limb.hand_touches_pellet()
         self._held = self._touch and excitation[limb.grip_muscle_index] >= self.grip_threshold
 
         if steps == self._cue_step:
             events["cue"] = t
-        if math.isnan(events["lift"]) and (
-                limb.palm_position()[2] > self._palm_rest_height + self.lift_height):
+        if events["lift"] is None and (
+                limb.palm_xpos[2] > self._palm_rest_height + self.lift_height):
             events["lift"] = t
             # The step that ends at the cue onset started before the tone: a lift then is pre-cue.
             self._lift_before_cue = steps <= self._cue_step
-        if math.isnan(events["grab"]) and self._held:
+        if events["grab"] is None and self._held:
             events["grab"] = t
 
         succeeded = False
@@ -568,46 +629,46 @@ class MousePelletReachEnv(gym.Env):
             self._phase = TrialPhase.PLATFORM_TURN
         elif steps < self._cue_step:
             self._phase = TrialPhase.WAIT
-        elif math.isnan(events["lift"]):
+        elif events["lift"] is None:
             self._phase = TrialPhase.CUE
         else:
             self._phase = TrialPhase.REACH
         return succeeded
 
     def _observation(self) -> np.ndarray:
-        limb, steps = self.forelimb, self._steps
+        """The observation (float32, :data:`OBSERVATION_BLOCKS`), gathered and scaled in one pass
+        (:meth:`_init_observation` says why this equals the block-by-block arithmetic)."""
+        steps, obs, offset = self._steps, self._obs_buffer, self._obs_offset
+        if not self._obs_sources_are_views:
+            self._obs_sources = self._observation_sources()
+        np.concatenate(self._obs_sources, out=obs)
+        limb = self.forelimb
+        self._obs_tips[:] = limb.digit_tips_xpos
+        self._obs_mouth[:] = limb.mouth_xpos
+        np.subtract(obs, offset, out=obs)
+        np.divide(obs, self._obs_divisor, out=obs)
+        np.multiply(obs, self._obs_factor, out=obs)
         since_cue = max(steps - self._cue_step, 0) * self.control_timestep
-        pellet = limb.pellet_position()
-        obs = self._obs_buffer
-        np.concatenate(
-            (
-                limb.joint_angles(), limb.joint_velocities(), limb.muscle_lengths(),
-                limb.muscle_velocities(), limb.muscle_forces(),
-                (1.0 if self.tone_on(steps) else 0.0,
-                 min(since_cue, self.timing.response_window)),
-                (pellet - limb.digit_tips_position()) * 1000.0,
-                (pellet - limb.mouth_position()) * 1000.0,
-                (float(self._touch), float(self._outcome == Outcome.SUCCESS)),
-            ),
-            out=obs,
-        )
+        cue, touch = self._obs_cue, self._obs_touch
+        obs[cue] = 1.0 if self._cue_step <= steps < self._tone_end_step else 0.0
+        obs[cue + 1] = min(since_cue, self.timing.response_window)
+        obs[touch] = float(self._touch)
+        obs[touch + 1] = float(self._outcome == Outcome.SUCCESS)
         return obs.astype(np.float32)
 
     def _info(self, terms: dict[str, float], diverged: bool) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "time": self.time,
+        outcome = self._outcome
+        return {
+            "time": self._now,
             "phase": int(self._phase),
-            "outcome": int(self._outcome),
-            "is_success": self._outcome == Outcome.SUCCESS,
-            "events": {k: None if math.isnan(v) else v for k, v in self._events.items()},
+            "outcome": int(outcome),
+            "is_success": outcome == Outcome.SUCCESS,
+            "events": self._events.copy(),
             "held": self._held,
             "physics_diverged": diverged,
-            "cue_time": self.cue_time,
+            "cue_time": self._cue_time,
             "lift_before_cue": self._lift_before_cue,
-        }
-        for name, value in terms.items():
-            info[f"reward_{name}"] = value
-        return info
+        } | {_REWARD_KEYS[name]: value for name, value in terms.items()}
 
     # --- rendering -------------------------------------------------------------------------------
 

@@ -91,9 +91,10 @@ def reward_terms(
         excitation: the muscle excitations applied during the step, in [0, 1].
         dt: control time step (s).
     """
-    terms = {"success": weights.success if succeeded else 0.0}
-    for name, before, after in zip(("approach", "grasp", "retrieve"), potentials_before,
-                                   potentials_after, strict=True):
-        terms[name] = (after - before) if shaping_on else 0.0
-    terms["effort"] = -weights.effort * float(excitation @ excitation) / len(excitation) * dt
-    return terms
+    effort = -weights.effort * float(excitation @ excitation) / len(excitation) * dt
+    success = weights.success if succeeded else 0.0
+    if not shaping_on:
+        return {"success": success, "approach": 0.0, "grasp": 0.0, "retrieve": 0.0, "effort": effort}
+    (approach0, grasp0, retrieve0), (approach1, grasp1, retrieve1) = potentials_before, potentials_after
+    return {"success": success, "approach": approach1 - approach0, "grasp": grasp1 - grasp0,
+            "retrieve": retrieve1 - retrieve0, "effort": effort}

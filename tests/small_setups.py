@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from reach_env import MousePelletReachEnv
 from training.config import TrainConfig, build_config, merge
@@ -62,3 +64,17 @@ class RecordedEnv(MousePelletReachEnv):
         else:
             trial["obs"].append(obs)
         return obs, reward, terminated, truncated, info
+
+
+def usage_error(main: Callable[[list[str]], object], tmp_path: Path, capsys, *flags: str) -> str:
+    """Run a sweep command's ``main`` with ``flags`` that must be refused; returns its one stderr line.
+
+    The refusal is exit status 2 and one line ``error: ...``, before any output folder is made."""
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit) as caught:
+        main(["--out", str(out), "--no-progress", *flags])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert not out.exists()
+    return err[0]

@@ -9,18 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.small_setups import usage_error
 from training.ablate import main
 
 
 def run_main(tmp_path: Path, capsys, *flags: str) -> str:
-    out = tmp_path / "never"
-    with pytest.raises(SystemExit) as caught:
-        main(["--out", str(out), "--no-progress", *flags])
-    assert caught.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    assert not out.exists()
-    return err[0]
+    return usage_error(main, tmp_path, capsys, *flags)
 
 
 @pytest.mark.parametrize(("flags", "words"), [
@@ -30,7 +24,8 @@ def run_main(tmp_path: Path, capsys, *flags: str) -> str:
     (["--sessions", "3"], ["--sessions", "ablation.sessions=3"]),
     (["--workers", "0"], ["--workers=0"]),
     (["--backend", "slurm"], ["--backend", "slurm"]),
-    (["--experiment", "dose"], ["--experiment", "'dose'", "dose-response", "timing"]),
+    (["--experiment", "dose"], ["--experiment", "'dose'", "dose-response", "timing", "robustness"]),
+    (["--experiment", "robustness", "--doses", "0,1.5"], ["--doses", "1.5", "[0, 1]"]),
     (["--experiment", "dose-response", "--doses", "0,1.5"], ["--doses", "ablation.doses", "1.5", "[0, 1]"]),
     (["--experiment", "dose-response", "--doses", "0,-0.1"], ["--doses", "-0.1", "[0, 1]"]),
     (["--experiment", "dose-response", "--doses", "0,0,1"], ["--doses", "repeat"]),
@@ -53,6 +48,9 @@ def test_bad_flags(tmp_path, capsys, flags, words):
     ("train: {agent: 3}\n", ["ablation.yaml", "section 'agent' must be a mapping"]),
     ("[1, 2]\n", ["ablation.yaml", "must be a mapping"]),
     ("seeds: [1\n", ["ablation.yaml", "not valid YAML"]),
+    # The robustness experiment's doubled exploration floor above the file's noise amplitude.
+    ("experiment: robustness\ntrain: {agent: {exploration_std: 0.15}}\n",
+     ["ablation.yaml", "robustness variant exploration_floor_x2", "agent.exploration_floor=0.2"]),
 ])
 def test_bad_config_files(tmp_path, capsys, content, words):
     path = tmp_path / "ablation.yaml"

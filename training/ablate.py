@@ -12,11 +12,15 @@ condition. A difference between conditions of one seed is therefore the manipula
 ``--experiment dose-response`` and ``--experiment timing`` ask what the lab could not
 (:mod:`analysis.experiments`): M1 dopamine at several gains in sessions 2-4 (``--doses``), or silenced
 only within part of each trial (cue to lift, outcome to the end); each writes its table, figure and
-report (:mod:`analysis.experiment_report`) instead of the lab's findings.
+report (:mod:`analysis.experiment_report`) instead of the lab's findings. ``--experiment robustness``
+runs the lab's intact and block_2_4 conditions under variants of the training config (the learning rate,
+the network's size and the exploration floor at half and twice their value) and judges findings 1 and 2
+in each (:mod:`analysis.robustness_report`).
 
-Runs go to ``DIR/runs/<condition>/seed_NN`` (each a full training-run folder: TensorBoard, episodes.csv,
-activity, checkpoints; names in :mod:`analysis.run_format`) in parallel on a process pool
-(``--backend local``, the default) or a Ray cluster (``--backend ray``). A finished run leaves
+Runs go to ``DIR/runs/<condition>/seed_NN`` (robustness: ``DIR/runs/<variant>/<condition>/seed_NN``;
+each a full training-run folder: TensorBoard, episodes.csv, activity, checkpoints; names in
+:mod:`analysis.run_format`) in parallel on a process pool (``--backend local``, the default) or a Ray
+cluster (``--backend ray``). A finished run leaves
 ``result.json`` and is skipped when the command is repeated; an interrupted one resumes from its newest
 checkpoint; a failed one is reported (``failures.json``) and its forks are skipped, without stopping the
 others. Then the analyses (:mod:`analysis`) write ``trials.csv``, ``evaluation.csv``,
@@ -27,10 +31,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -40,19 +44,31 @@ from tqdm import tqdm
 
 from analysis import run_format
 from analysis.conditions import BLOCK_SESSIONS, AblationDesign, Condition
-from analysis.experiments import DEFAULT_DOSES, Experiment, check_doses, experiment_arms
+from analysis.experiments import (
+    DEFAULT_DOSES,
+    ROBUSTNESS_CONDITIONS,
+    Experiment,
+    Variant,
+    check_doses,
+    experiment_arms,
+    robustness_variants,
+)
 from training.config import (
     ArgumentParser,
     ConfigError,
     TrainConfig,
     build_config,
-    build_section,
+    build_from_sources,
     check_sections,
     fail,
     fields_help,
     load_yaml,
     merge,
 )
+
+#: The fields whose default differs by experiment (a field given in a file, by a flag or by ``--quick``
+#: wins): robustness runs 5 seeds per variant (7 variants x 2 conditions: 70 runs), not the lab's 10.
+EXPERIMENT_DEFAULTS: dict[str, dict[str, Any]] = {Experiment.ROBUSTNESS.value: {"seeds": 5}}
 
 
 class AblationConfig(AblationDesign):
@@ -78,11 +94,21 @@ class AblationConfig(AblationDesign):
     ``training.train``'s YAML files."""
     experiment: str = Experiment.LAB.value
     """``lab`` (the lab's conditions and findings), ``dose-response`` (M1 dopamine at each of ``doses``
-    in sessions 2-4) or ``timing`` (silenced from cue to lift, or from the outcome to the end, in
-    sessions 2-4); the last two run sessions 1-4 only, so ``sessions`` and the expert fields are the
-    lab's alone."""
+    in sessions 2-4), ``timing`` (silenced from cue to lift, or from the outcome to the end, in
+    sessions 2-4) or ``robustness`` (findings 1-2 with ``agent.policy_lr``, ``agent.n_cortex`` and
+    ``agent.exploration_floor`` each at 0.5x and 2x; 5 seeds unless ``seeds`` is given); dose-response
+    and timing run sessions 1-4 only, robustness intact for sessions 1-``expert_after`` and block_2_4
+    for 1-4, so ``sessions`` and ``expert_sessions`` are the lab's alone."""
     doses: tuple[float, ...] = Field(default=DEFAULT_DOSES, strict=False)
     """the dopamine gains of ``dose-response`` (each in [0, 1]; dose 1, intact, is always run)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _experiment_defaults(cls, data: Any) -> Any:
+        """Fill the fields not given with the experiment's own defaults (:data:`EXPERIMENT_DEFAULTS`)."""
+        if isinstance(data, dict):
+            data = {**EXPERIMENT_DEFAULTS.get(str(data.get("experiment")), {}), **data}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -117,6 +143,13 @@ class AblationConfig(AblationDesign):
         except ConfigError as error:
             raise error.within("ablation.train") from None
         self.base_config("runs/check", 0)  # validates the training overrides now, naming the field
+        if self.kind is Experiment.ROBUSTNESS:
+            for variant in robustness_variants():  # and each variant's (a floor above the noise, ...)
+                try:
+                    self.base_config("runs/check", 0, train=self.variant_overrides(variant))
+                except ConfigError as error:
+                    raise error.within(f"robustness variant {variant.name} ({variant.path} "
+                                       f"x{variant.factor:g})") from None
         return self
 
     @property
@@ -129,9 +162,11 @@ class AblationConfig(AblationDesign):
         """The design alone, as the analyses take it."""
         return AblationDesign(**{name: getattr(self, name) for name in AblationDesign.model_fields})
 
-    def base_config(self, out: str, seed: int, **protocol: Any) -> TrainConfig:
-        """The training config of one run (no videos; checkpoints at session boundaries only)."""
-        overrides = merge(self.train, {
+    def base_config(self, out: str, seed: int, train: dict[str, Any] | None = None,
+                    **protocol: Any) -> TrainConfig:
+        """The training config of one run (no videos; checkpoints at session boundaries only); ``train``:
+        overrides (``{section: {field: value}}``) over the sweep's ``train``."""
+        overrides = merge(merge(self.train, train or {}), {
             # One env thread: the sweep already runs one run per core.
             "protocol": {"sessions": self.sessions, "trials_per_session": self.trials_per_session,
                          "batch": self.batch, "seed": seed, "eval_trials": self.eval_trials,
@@ -142,12 +177,27 @@ class AblationConfig(AblationDesign):
         })
         return build_config(overrides)
 
+    def variant_overrides(self, variant: Variant) -> dict[str, dict[str, Any]]:
+        """A robustness variant's overrides of the training config, over ``train``: its field at
+        ``factor`` x the value the sweep's runs would otherwise have (``train``'s where it sets the field,
+        else the training config's default), an integer field rounded (at least 1); none for the
+        baseline."""
+        if variant.is_baseline:
+            return {}
+        value = getattr(getattr(self.base_config("runs/check", 0), variant.section), variant.field)
+        scaled = variant.factor * value
+        if isinstance(value, int):
+            scaled = max(1, round(scaled))
+        return {variant.section: {variant.field: scaled}}
+
 
 #: ``--quick``: the same conditions and figures in about 10 minutes on 2 cores.
 QUICK = dict(seeds=3, sessions=8, trials_per_session=32, expert_after=7, expert_sessions=1,
              eval_noise_on_every_session=False)
 #: ``--quick`` of the experiments beyond the lab: the same arms, 3 seeds, shorter sessions and evaluations.
 QUICK_EXPERIMENT = dict(seeds=3, trials_per_session=32, eval_trials=32, eval_noise_on_every_session=False)
+#: ``--quick`` of the robustness experiment: every variant, 2 seeds (28 runs).
+QUICK_ROBUSTNESS = dict(QUICK_EXPERIMENT, seeds=2)
 
 
 @dataclass(frozen=True)
@@ -172,6 +222,8 @@ class RunSpec:
 
 def plan_runs(config: AblationConfig, out: Path) -> list[RunSpec]:
     """Every run of the sweep, parents before their forks."""
+    if config.kind is Experiment.ROBUSTNESS:
+        return plan_robustness(config, out)
     if config.kind is not Experiment.LAB:
         return plan_experiment(config, out)
 
@@ -210,6 +262,33 @@ def plan_experiment(config: AblationConfig, out: Path) -> list[RunSpec]:
                     else RunSpec(arm.name, seed, train, parent.key, 0))
             parent = parent or spec
             specs.append(spec)
+    return specs
+
+
+def plan_robustness(config: AblationConfig, out: Path) -> list[RunSpec]:
+    """The runs of the robustness experiment: per variant (:func:`analysis.experiments.robustness_variants`,
+    its overrides over ``train``) and seed, intact for sessions 1-``expert_after`` (finding 1 reads the
+    success after the last), then block_2_4 for the block's sessions (1-4, finding 2) forked from that
+    intact run's checkpoint after the shaping. Folders ``runs/<variant>/<condition>/seed_SS``.
+
+    As :func:`plan_experiment`, noise on is evaluated before session 1 and after the last alone (the
+    findings read the noise-off evaluations)."""
+    last = {Condition.INTACT: config.expert_after, Condition.BLOCK_2_4: BLOCK_SESSIONS[1]}
+    specs = []
+    for variant in robustness_variants():
+        train = config.variant_overrides(variant)
+        for seed in config.seed_list:
+            parent = None
+            for condition in ROBUSTNESS_CONDITIONS:  # intact, the parent, first
+                key = variant.condition(condition)
+                spec = condition.spec
+                run = config.base_config(str(run_format.run_dir(out, key, seed)), seed, train=train,
+                                         sessions=last[condition], da_block=spec.dopamine_block(config),
+                                         thalamus_block=spec.thalamus_block(config),
+                                         eval_noise_on_every_session=False)
+                made = RunSpec(key, seed, run) if parent is None else RunSpec(key, seed, run, parent.key, 0)
+                parent = parent or made
+                specs.append(made)
     return specs
 
 
@@ -269,12 +348,19 @@ def planned_trials(spec: RunSpec) -> int:
 # --- the sweep --------------------------------------------------------------------------------------
 
 
-def run_sweep(specs: list[RunSpec], backend,
-              progress: bool = True) -> tuple[dict[str, dict], dict[str, dict]]:
+def run_sweep(specs: list, backend, progress: bool = True,
+              execute: Callable[[Any, str | None], dict[str, Any]] | None = None,
+              trials: Callable[[Any], tuple[int, int]] | None = None,
+              ) -> tuple[dict[str, dict], dict[str, dict]]:
     """Run every spec whose result is missing, forks after their parents; returns (done, failed).
 
-    A run whose parent failed is not started and is reported as failed with the reason.
+    A run whose parent failed is not started and is reported as failed with the reason. ``specs`` are
+    :class:`RunSpec` (run by :func:`execute_run`) or any runs with the same ``key``, ``parent``,
+    ``directory``, ``condition`` and ``seed``, run by ``execute(spec, parent_dir)`` (a picklable function
+    that never raises); ``trials(spec)`` gives a run's (trials done, trials planned) for the progress bar.
     """
+    execute = execute or execute_run
+    trials = trials or (lambda s: (min(trials_done(s), planned_trials(s)), planned_trials(s)))
     by_key = {s.key: s for s in specs}
     done: dict[str, dict] = {}
     failed: dict[str, dict] = {}
@@ -286,21 +372,21 @@ def run_sweep(specs: list[RunSpec], backend,
     waiting = list(todo)
     skipped = len(done)
     # Trials a resumed run had logged before this call (a fork's log starts empty).
-    base = {s.key: min(trials_done(s), planned_trials(s)) for s in todo}
-    total = sum(planned_trials(s) - base[s.key] for s in todo)
+    base = {s.key: trials(s)[0] for s in todo}
+    total = sum(trials(s)[1] - base[s.key] for s in todo)
     bar = tqdm(total=total, unit="trial", disable=not progress or not waiting,
                desc=f"{len(waiting)} runs ({skipped} already done)")
     running: dict[Any, RunSpec] = {}
 
     def progress_now() -> int:
-        return sum(max(min(trials_done(s), planned_trials(s)) - base[s.key], 0) for s in todo)
+        return sum(max(trials(s)[0] - base[s.key], 0) for s in todo)
 
     try:
         while waiting or running:
             for spec in list(waiting):
                 if spec.parent is None or spec.parent in done:
                     parent_dir = str(by_key[spec.parent].directory) if spec.parent else None
-                    running[backend.submit(execute_run, spec, parent_dir)] = spec
+                    running[backend.submit(execute, spec, parent_dir)] = spec
                     waiting.remove(spec)
                 elif spec.parent in failed:
                     failed[spec.key] = {"key": spec.key, "condition": spec.condition, "seed": spec.seed,
@@ -349,16 +435,19 @@ def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.
     parser.add_argument("--out", default="runs/ablate", help="output folder (runs, tables, figures, report)")
     parser.add_argument("--experiment", metavar="NAME",
                         help="lab (default: the lab's conditions and findings), dose-response (M1 dopamine "
-                             "gain in sessions 2-4 at each of --doses) or timing (silenced from cue to "
-                             "lift, or from the outcome to the trial's end, in sessions 2-4)")
+                             "gain in sessions 2-4 at each of --doses), timing (silenced from cue to "
+                             "lift, or from the outcome to the trial's end, in sessions 2-4) or robustness "
+                             "(findings 1-2 with the learning rate, network size and exploration floor "
+                             "each halved and doubled)")
     parser.add_argument("--doses", metavar="G,G,...",
                         help="dopamine gains of --experiment dose-response, each in [0, 1] "
                              f"(default {','.join(f'{d:g}' for d in DEFAULT_DOSES)}; 1 is always run)")
     parser.add_argument("--quick", action="store_true",
                         help="lab: 3 seeds, 8 sessions of 32 trials, expert manipulations in session 8, "
-                             "about 10 minutes; dose-response and timing: 3 seeds, sessions of 32 trials")
+                             "about 10 minutes; dose-response and timing: 3 seeds, sessions of 32 trials; "
+                             "robustness: 2 seeds, sessions of 32 trials")
     parser.add_argument("--config", help="YAML file: fields of AblationConfig (train: agent/pretraining/env)")
-    parser.add_argument("--seeds", type=int, help="number of seeds (default 10)")
+    parser.add_argument("--seeds", type=int, help="number of seeds (default 10; robustness: 5 per variant)")
     parser.add_argument("--first-seed", type=int)
     parser.add_argument("--sessions", type=int, help="sessions of the full-length conditions (default 10)")
     parser.add_argument("--trials-per-session", type=int)
@@ -381,36 +470,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.
     experiment = args.experiment
     if experiment is None and args.config:
         experiment = load_yaml(args.config).get("experiment")
-    quick = QUICK if experiment in (None, Experiment.LAB.value) else QUICK_EXPERIMENT
-    fields = dict(quick) if args.quick else {}
-    source = dict.fromkeys(fields, "--quick")
-    if args.config:
-        from_file = load_yaml(args.config)
-        fields.update(from_file)
-        source.update(dict.fromkeys(from_file, f"config file {args.config}"))
-    for name in _FIELD_FLAGS:
-        value = getattr(args, name)
-        if value is not None:
-            fields[name] = value
-            source[name] = "--" + name.replace("_", "-")
-    try:
-        config = build_section(AblationConfig, "ablation", fields)
-    except ConfigError as error:
-        where = source.get(error.field) if error.field else None
-        if where is None and error.section != "ablation" and "train" in source:
-            where = source["train"]  # a training override (agent/pretraining/env) of the file
-        raise (error.within(where) if where else error) from None
-    return config, args
-
-
-def _interrupted(signum, frame) -> None:
-    raise SystemExit(128 + signum)
+    quick = {None: QUICK, Experiment.LAB.value: QUICK,
+             Experiment.ROBUSTNESS.value: QUICK_ROBUSTNESS}.get(experiment, QUICK_EXPERIMENT)
+    return build_from_sources(AblationConfig, "ablation", quick if args.quick else {}, args.config,
+                              {name: getattr(args, name) for name in _FIELD_FLAGS}), args
 
 
 def main(argv: list[str] | None = None) -> int:
     from analysis.ablation_report import analyse_ablation
     from analysis.experiment_report import analyse_experiment
-    from training.backends import make_backend
+    from analysis.robustness_report import analyse_robustness
+    from training.backends import claim_folder, make_backend, sigterm_exits
 
     try:
         config, args = parse_args(argv)
@@ -419,18 +489,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / run_format.ABLATION_FILE
-    settings = json.loads(json.dumps(config.model_dump()))  # as JSON reads it back (tuples as lists)
-    # A folder from before a field existed holds that field's default.
-    defaults = {"experiment": Experiment.LAB.value, "doses": list(DEFAULT_DOSES)}
-    if saved.exists() and {**defaults, **json.loads(saved.read_text())} != settings:
+    if not claim_folder(saved, config.model_dump(),
+                        {"experiment": Experiment.LAB.value, "doses": list(DEFAULT_DOSES)}):
         fail(ConfigError(f"{out} holds an ablation with other settings ({saved}); use another --out"))
-    saved.write_text(json.dumps(settings, indent=1))
     specs = plan_runs(config, out)
     started = time.perf_counter()
-    # A scheduler's SIGTERM ends the sweep as Ctrl-C does: through the backend's exit, which stops
-    # the workers, so that a restarted sweep is the only writer of the runs it resumes.
-    previous = signal.signal(signal.SIGTERM, _interrupted)
-    try:
+    with sigterm_exits():
         with make_backend(args.backend, workers=args.workers, address=args.ray_address) as backend:
             done, failed = run_sweep(specs, backend, progress=not args.no_progress)
             write_failures(out, failed)
@@ -438,11 +502,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"runs: {len(done)} done, {len(failed)} failed ({runs_s:.0f} s)")
             if config.kind is Experiment.LAB:
                 report = analyse_ablation(out, config, specs, failed, backend, progress=not args.no_progress)
+            elif config.kind is Experiment.ROBUSTNESS:
+                report = analyse_robustness(out, robustness_variants(), config.seed_list, config.expert_after,
+                                            specs, failed, config.trials_per_session)
             else:
                 report = analyse_experiment(out, config.kind, experiment_arms(config.kind, config.doses),
                                             config.seed_list, specs, failed, config.trials_per_session)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     total_s = time.perf_counter() - started
     # Wall time of this invocation (a repeat that skips finished runs times only what it redid).
     (out / run_format.TIMING_FILE).write_text(json.dumps({"runs_s": round(runs_s, 1),

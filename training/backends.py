@@ -8,10 +8,15 @@ failure); if a worker process dies anyway, ``wait`` turns that into a failed res
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import signal
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -116,3 +121,30 @@ def make_backend(name: str, workers: int = 2, address: str | None = None):
     if name == "ray":
         return RayBackend(address)
     raise ValueError(f"backend {name!r} must be 'local' or 'ray'")
+
+
+def _interrupted(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def sigterm_exits() -> Iterator[None]:
+    """Within the block, a scheduler's SIGTERM ends the sweep as Ctrl-C does: through the backend's exit,
+    which stops the workers, so that a restarted sweep is the only writer of the runs it resumes."""
+    previous = signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def claim_folder(path: Path, settings: dict[str, Any], defaults: dict[str, Any]) -> bool:
+    """Record a sweep's ``settings`` in ``path`` (its settings file); False if the file holds others.
+
+    ``settings`` are compared as JSON reads them back (tuples as lists); ``defaults`` are the values of
+    fields newer than the folder, which a settings file written before them lacks."""
+    settings = json.loads(json.dumps(settings))
+    if path.exists() and {**defaults, **json.loads(path.read_text())} != settings:
+        return False
+    path.write_text(json.dumps(settings, indent=1))
+    return True

@@ -281,6 +281,34 @@ def build_section(cls: type[BaseModel], section: str, given: Any) -> Any:
         raise _config_error(error, cls, section) from None
 
 
+def build_from_sources(cls: type[BaseModel], section: str, preset: dict[str, Any], config_file: str | None,
+                       flags: dict[str, Any]) -> Any:
+    """A sweep's config section from, in rising precedence, a ``preset`` (``--quick``), a YAML file and
+    the named command-line ``flags`` (``{field: value}``; None: not given).
+
+    Raises:
+        ConfigError: one line naming where the bad value came from (``--quick``, the file, the flag)
+            and the field.
+    """
+    fields = dict(preset)
+    source = dict.fromkeys(fields, "--quick")
+    if config_file:
+        from_file = load_yaml(config_file)
+        fields.update(from_file)
+        source.update(dict.fromkeys(from_file, f"config file {config_file}"))
+    for name, value in flags.items():
+        if value is not None:
+            fields[name] = value
+            source[name] = "--" + name.replace("_", "-")
+    try:
+        return build_section(cls, section, fields)
+    except ConfigError as error:
+        where = source.get(error.field) if error.field else None
+        if where is None and error.section != section and "train" in source:
+            where = source["train"]  # a training override (agent/pretraining/env) of the file
+        raise (error.within(where) if where else error) from None
+
+
 def parse_value(cls: type[BaseModel], name: str, text: str) -> Any:
     """A command-line value for field ``name`` of ``cls``: read as YAML (``3``, ``0.5``, ``false``,
     ``null``), except for a field that takes text, which gets it as written; ``none`` is None where the
