@@ -101,8 +101,7 @@ def make_model(agent: str, config: TrainConfig, venv, tensorboard: Path | None,
         try:
             from sb3_contrib import RecurrentPPO
         except ImportError:
-            raise RuntimeError("agent recurrent_ppo needs sb3-contrib: pip install 'dopareach[baselines]'") \
-                from None
+            raise RuntimeError("agent recurrent_ppo needs sb3-contrib: pip install sb3-contrib") from None
         return RecurrentPPO("MlpLstmPolicy", venv,
                             policy_kwargs={"log_std_init": log_std_init, "lstm_hidden_size": 128}, **common)
     raise ValueError(f"agent {agent!r} is not one of {SB3_AGENTS}")
@@ -115,7 +114,7 @@ def make_training_envs(config: TrainConfig, normaliser_stats: tuple[np.ndarray, 
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    task = {**_task_kwargs(config)}
+    task = _task_kwargs(config)
     env_id = config.env.env_id
 
     def factory():
