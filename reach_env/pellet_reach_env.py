@@ -650,7 +650,7 @@ class MousePelletReachEnv(gym.Env):
         np.multiply(obs, self._obs_factor, out=obs)
         since_cue = max(steps - self._cue_step, 0) * self.control_timestep
         cue, touch = self._obs_cue, self._obs_touch
-        obs[cue] = 1.0 if self._cue_step <= steps < self._tone_end_step else 0.0
+        obs[cue] = 1.0 if self.tone_on(steps) else 0.0
         obs[cue + 1] = min(since_cue, self.timing.response_window)
         obs[touch] = float(self._touch)
         obs[touch + 1] = float(self._outcome == Outcome.SUCCESS)

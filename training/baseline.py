@@ -138,6 +138,7 @@ def _evaluate(model, venv, config: BaselineConfig, out: Path) -> dict[str, float
     ``venv`` supplies the frozen observation normalisation the policy was trained with.
     """
     from reach_env import MousePelletReachEnv
+    from training.sb3_shaped import excitation
 
     env = MousePelletReachEnv(render_mode="rgb_array" if config.video else None)
     successes, frames = 0, []
@@ -146,7 +147,7 @@ def _evaluate(model, venv, config: BaselineConfig, out: Path) -> dict[str, float
         done = False
         while not done:
             action, _ = model.predict(venv.normalize_obs(obs), deterministic=True)
-            obs, _, terminated, truncated, info = env.step((np.clip(action, -1, 1) + 1) / 2)
+            obs, _, terminated, truncated, info = env.step(excitation(action))
             done = terminated or truncated
             if config.video and episode == 0:
                 frames.append(env.render())
