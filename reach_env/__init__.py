@@ -57,14 +57,25 @@ for _env_id, _kwargs in ENV_KWARGS.items():
         register(id=_env_id, entry_point=_ENTRY_POINT, kwargs=dict(_kwargs))
 
 
+def task_arguments(env_id: str, **overrides: Any) -> dict[str, Any]:
+    """The constructor arguments of :class:`MousePelletReachEnv` for task version ``env_id``: its
+    registered ones (:data:`ENV_KWARGS`) updated with ``overrides``. The one place a version and a run's
+    changes to it are merged, so that every agent given the same version and overrides gets the same task.
+
+    Raises:
+        ValueError: ``env_id`` is not a task version of reach_env.
+    """
+    if env_id not in ENV_KWARGS:
+        raise ValueError(f"env_id={env_id!r} is not a task version of reach_env; known: {sorted(ENV_KWARGS)}")
+    return {**ENV_KWARGS[env_id], **overrides}
+
+
 def make_env(env_id: str, **overrides: Any) -> MousePelletReachEnv:
     """An unwrapped :class:`MousePelletReachEnv` of task version ``env_id``: its registered arguments
     (:data:`ENV_KWARGS`), updated with ``overrides`` (e.g. ``render_mode``, timing). Like
     ``gymnasium.make``, it sets ``env.spec`` (its ``id`` names the version, its ``kwargs`` are the
     arguments used), without wrappers."""
-    if env_id not in ENV_KWARGS:
-        raise ValueError(f"env_id={env_id!r} is not a task version of reach_env; known: {sorted(ENV_KWARGS)}")
-    kwargs = {**ENV_KWARGS[env_id], **overrides}
+    kwargs = task_arguments(env_id, **overrides)
     env = MousePelletReachEnv(**kwargs)
     env.spec = dataclasses.replace(registry[env_id], kwargs=kwargs)
     return env
@@ -73,5 +84,5 @@ def make_env(env_id: str, **overrides: Any) -> MousePelletReachEnv:
 __all__ = [
     "ENV_ID", "ENV_ID_V1", "ENV_KWARGS", "EVENTS", "LIMB_JOINTS", "MUSCLES", "OBSERVATION_BLOCKS",
     "REWARD_TERMS", "Forelimb", "MousePelletReachEnv", "Outcome", "RewardWeights", "TrialPhase",
-    "TrialTiming", "load_model", "make_env", "model_path", "observation_labels",
+    "TrialTiming", "load_model", "make_env", "model_path", "observation_labels", "task_arguments",
 ]

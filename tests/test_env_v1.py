@@ -176,6 +176,21 @@ def test_make_env_merges_registered_kwargs_and_overrides():
 def test_make_env_rejects_unknown_ids():
     with pytest.raises(ValueError, match="MousePelletReach-v9"):
         reach_env.make_env("MousePelletReach-v9")
+    with pytest.raises(ValueError, match="MousePelletReach-v9"):
+        reach_env.task_arguments("MousePelletReach-v9")
+
+
+def test_task_arguments_are_what_make_env_builds():
+    """``task_arguments`` is the one merge of a version with overrides: the arguments ``make_env`` uses,
+    and those it records in the spec; the registered ones are not changed by it."""
+    arguments = reach_env.task_arguments(ENV_ID_V1, cue_jitter=0.0)
+    assert arguments == {**ENV_KWARGS[ENV_ID_V1], "cue_jitter": 0.0}
+    assert ENV_KWARGS[ENV_ID_V1]["cue_jitter"] == 0.2
+    env = reach_env.make_env(ENV_ID_V1, cue_jitter=0.0)
+    try:
+        assert env.spec.kwargs == arguments and env.cue_jitter == 0.0
+    finally:
+        env.close()
 
 
 def test_gymnasium_check_env_passes_on_v1(v1):

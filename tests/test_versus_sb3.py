@@ -33,9 +33,10 @@ def test_sb3_is_shown_the_cortex_demonstrations(tmp_path):
     run = build_run(config.protocol, config.agent, config.pretraining, **config.env.make_kwargs())
     cortex_task = {k: v for k, v in run.envs[0].spec.kwargs.items()
                    if k not in ("render_mode", "width", "height")}
-    sb3_task = {**ENV_KWARGS[config.env.env_id],
-                **{k: v for k, v in config.env.make_kwargs().items() if k != "env_id"}}
+    sb3_task = config.env.task_arguments()
     assert sb3_task == cortex_task
+    assert sb3_task["pellet_jitter"] == 0.01 and sb3_task["early_lift_aborts"] is True  # override, version
+    assert make_env(config.env.env_id, **sb3_task).spec.kwargs == sb3_task
     a = shaping_demonstrations(config.pretraining, 3, cortex_task, progress=False)
     b = shaping_demonstrations(config.pretraining, 3, sb3_task, progress=False)
     assert np.array_equal(a.observations, b.observations) and np.array_equal(a.actions, b.actions)

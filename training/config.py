@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agents.config import AgentConfig, ConfigSection
 from agents.pretraining import PretrainingConfig
-from reach_env import ENV_ID_V1, ENV_KWARGS, TrialTiming
+from reach_env import ENV_ID_V1, ENV_KWARGS, TrialTiming, task_arguments
 from training.protocol import ProtocolConfig
 
 
@@ -181,6 +181,11 @@ class EnvConfig(ConfigSection):
         """Arguments of :func:`training.protocol.build_run` for this section: the version and the fields
         set (None keeps the version's value)."""
         return {k: v for k, v in self.model_dump().items() if v is not None}
+
+    def task_arguments(self) -> dict[str, Any]:
+        """The env's constructor arguments for this section: the version's, updated with the fields set
+        (:func:`reach_env.task_arguments`)."""
+        return task_arguments(self.env_id, **{k: v for k, v in self.make_kwargs().items() if k != "env_id"})
 
 
 SECTIONS: dict[str, type[ConfigSection]] = {"protocol": ProtocolConfig, "agent": AgentConfig,

@@ -77,10 +77,6 @@ def excitation(action: np.ndarray) -> np.ndarray:
     return (np.clip(action, -1.0, 1.0) + 1.0) / 2.0
 
 
-def _task_kwargs(config: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in config.env.make_kwargs().items() if k != "env_id"}
-
-
 def make_model(agent: str, config: TrainConfig, venv, tensorboard: Path | None,
                log_std_init: float = DEFAULT_LOG_STD):
     """An SB3 model of ``agent`` on ``venv``, seeded with the run's seed, on the CPU.
@@ -114,7 +110,7 @@ def make_training_envs(config: TrainConfig, normaliser_stats: tuple[np.ndarray, 
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    task = _task_kwargs(config)
+    task = config.env.task_arguments()
     env_id = config.env.env_id
 
     def factory():
@@ -141,7 +137,7 @@ class HeldOutTrials:
 
     def __init__(self, config: TrainConfig, normalise: Callable[[np.ndarray], np.ndarray]):
         self.config, self.normalise = config, normalise
-        task = _task_kwargs(config)
+        task = config.env.task_arguments()
         self.envs = [make_env(config.env.env_id, **task) for _ in range(config.protocol.batch)]
 
     def success(self, model, deterministic: bool = True, seeds: list[int] | None = None) -> tuple[int, int]:
@@ -280,7 +276,7 @@ def _own_trials(model, config: TrainConfig, normalise,
                 seeds: list[int]) -> list[tuple[np.ndarray, np.ndarray, bool]]:
     """Trials of ``model``'s stochastic policy on ``seeds``: (standardised observations, rewards,
     success)."""
-    env = make_env(config.env.env_id, **_task_kwargs(config))
+    env = make_env(config.env.env_id, **config.env.task_arguments())
     trials = []
     for seed in seeds:
         obs, _ = env.reset(seed=seed)

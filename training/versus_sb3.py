@@ -222,11 +222,8 @@ def _train_sb3(run: VersusRun, log_std_init: float) -> dict[str, Any]:
     if run.directory.exists():
         shutil.rmtree(run.directory)
     config = run.config
-    from reach_env import ENV_KWARGS
-
-    task = {**ENV_KWARGS[config.env.env_id],
-            **{k: v for k, v in config.env.make_kwargs().items() if k != "env_id"}}
-    demos = shaping_demonstrations(config.pretraining, config.protocol.seed, task, progress=False)
+    demos = shaping_demonstrations(config.pretraining, config.protocol.seed, config.env.task_arguments(),
+                                   progress=False)
     protocol = config.protocol
     return train_sb3(run.agent, config, demos, protocol.total_trials, protocol.trials_per_session,
                      log_std_init)
