@@ -213,6 +213,19 @@ def run_dir(out: Path, condition: str, seed: int) -> Path:
     return Path(out) / RUNS_DIR / run_key(condition, seed)
 
 
+def write_timing(out: Path, runs_s: float, total_s: float) -> None:
+    """A sweep's wall time (s) in ``out``: its runs, its analyses, and the whole invocation. A repeat that
+    skips finished runs times only what it redid."""
+    (Path(out) / TIMING_FILE).write_text(json.dumps({"runs_s": round(runs_s, 1),
+                                                     "analyses_s": round(total_s - runs_s, 1),
+                                                     "wall_s": round(total_s, 1)}, indent=1))
+
+
+def read_wall_time(out: Path) -> float:
+    """The wall time (s) of the last invocation of the sweep in ``out`` (:func:`write_timing`)."""
+    return float(json.loads((Path(out) / TIMING_FILE).read_text())["wall_s"])
+
+
 def write_result(run_dir: Path, result: dict[str, Any]) -> None:
     """Mark a run finished with its summary."""
     (Path(run_dir) / RESULT_FILE).write_text(json.dumps(result, indent=1))

@@ -480,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     from analysis.ablation_report import analyse_ablation
     from analysis.experiment_report import analyse_experiment
     from analysis.robustness_report import analyse_robustness
-    from training.backends import claim_folder, make_backend, sigterm_exits
+    from training.backends import claim_folder, end_sweep, make_backend, sigterm_exits
 
     try:
         config, args = parse_args(argv)
@@ -508,15 +508,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 report = analyse_experiment(out, config.kind, experiment_arms(config.kind, config.doses),
                                             config.seed_list, specs, failed, config.trials_per_session)
-    total_s = time.perf_counter() - started
-    # Wall time of this invocation (a repeat that skips finished runs times only what it redid).
-    (out / run_format.TIMING_FILE).write_text(json.dumps({"runs_s": round(runs_s, 1),
-                                                 "analyses_s": round(total_s - runs_s, 1),
-                                                 "wall_s": round(total_s, 1)}, indent=1))
-    print(f"report: {report}  ({total_s:.0f} s in all)")
-    for result in failed.values():
-        print(f"FAILED {result['key']}: {result['error']}", file=sys.stderr)
-    return 1 if failed else 0
+    return end_sweep(out, started, runs_s, report, failed)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ Both offer the same three calls, so the sweep's scheduling (forks wait for their
 are isolated) is written once: ``submit(fn, *args) -> handle``, ``wait(handles, timeout) -> [(handle,
 result)]`` for those finished, and use as a context manager. ``fn`` must not raise (a run reports its own
 failure); if a worker process dies anyway, ``wait`` turns that into a failed result.
+
+The sweep commands (``training.ablate``, ``training.versus_sb3``) also share their frame from here: a
+SIGTERM that stops the workers, the folder's claim by its settings, and the timing and exit status at
+the end.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import signal
+import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -18,6 +24,8 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from analysis import run_format
 
 
 def _crash_result(error: BaseException) -> dict[str, Any]:
@@ -148,3 +156,15 @@ def claim_folder(path: Path, settings: dict[str, Any], defaults: dict[str, Any])
         return False
     path.write_text(json.dumps(settings, indent=1))
     return True
+
+
+def end_sweep(out: Path, started: float, runs_s: float, report: Path,
+              failed: dict[str, dict[str, Any]]) -> int:
+    """The end of a sweep's command line: its timing (``timing.json``), the report's path and the
+    failed runs printed; the exit status (1 if any run failed)."""
+    total_s = time.perf_counter() - started
+    run_format.write_timing(out, runs_s, total_s)
+    print(f"report: {report}  ({total_s:.0f} s in all)")
+    for result in failed.values():
+        print(f"FAILED {result['key']}: {result['error']}", file=sys.stderr)
+    return 1 if failed else 0

@@ -20,7 +20,6 @@ the figure and ``report.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -281,7 +280,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[VersusConfig, argparse.Na
 def main(argv: list[str] | None = None) -> int:
     from analysis.versus_report import analyse_versus
     from training.ablate import run_sweep, write_failures
-    from training.backends import claim_folder, make_backend, sigterm_exits
+    from training.backends import claim_folder, end_sweep, make_backend, sigterm_exits
 
     try:
         config, args = parse_args(argv)
@@ -304,14 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     report = analyse_versus(out, list(config.agents), config.seed_list, config.all_budgets,
                             config.eval_every, config.criterion,
                             {run.key: run.directory for run in runs}, failed)
-    total_s = time.perf_counter() - started
-    (out / run_format.TIMING_FILE).write_text(json.dumps({"runs_s": round(runs_s, 1),
-                                                         "analyses_s": round(total_s - runs_s, 1),
-                                                         "wall_s": round(total_s, 1)}, indent=1))
-    print(f"report: {report}  ({total_s:.0f} s in all)")
-    for result in failed.values():
-        print(f"FAILED {result['key']}: {result['error']}", file=sys.stderr)
-    return 1 if failed else 0
+    return end_sweep(out, started, runs_s, report, failed)
 
 
 if __name__ == "__main__":
