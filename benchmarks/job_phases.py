@@ -1,30 +1,36 @@
-"""How much of a training run is physics: the run's wall time against the time its own trials spent
-inside ``mujoco.mj_step``, phase by phase.
+"""Where a training run's time goes, phase by phase, and how much of it is physics: each phase's wall
+time against the time its own trials spent inside ``mujoco.mj_step``.
 
-Run: ``python benchmarks/physics_share.py [TRAIN ARGS...]`` (by default the README main job,
+Run: ``python benchmarks/job_phases.py [TRAIN ARGS...]`` (by default the README main job,
 ``python -m training.train`` with its defaults and ``--set protocol.env_threads=1``, into a temporary
-folder; any ``training.train`` flag may follow, e.g. ``--no-video``).
+folder; any ``training.train`` flag may follow, e.g. ``--no-video``, or ``--sessions 2`` for a shorter
+check, which raises the shaping's share).
 
 The issue "Beyond the lab" (part 4) asks that the 7-session training, its protocol's and its evaluations'
-trials, cost at most 1.5x the raw physics time of those very trials on one core. This script measures
-that ratio in one run, without replaying anything: it runs the job in this process with
-``mujoco.mj_step`` wrapped by a clock, so the physics time is that of the run's own trajectories
-(every env, demonstration, evaluation and probe trial), and it times the job's phases:
+trials, cost at most 1.5x the raw physics time of those very trials on one core, and that shaping take at
+most 20 % of the main job. This script measures both in one run, without replaying anything: it runs
+the job in this process with ``mujoco.mj_step`` wrapped by a clock, so the physics time is that of the
+run's own trajectories, and it times the job's phases (the innermost phase running gets the time):
 
 * ``setup``: the envs and the network;
-* ``shaping``: :func:`agents.pretraining.pretrain` (demonstrations, cloning, critic warm-up);
+* ``shaping``: :func:`agents.pretraining.pretrain`, split into its scripted ``demonstrations``
+  (:func:`agents.pretraining.collect_demonstrations`), the ``cloning`` updates
+  (:func:`agents.pretraining.behaviour_clone`), the cloning's success ``checks`` and the rest (mostly
+  the critic's warm-up trials);
 * ``evaluations``: the held-out evaluations (``Trainer._evaluate``);
 * ``thalamic probe``: ``Trainer._probe``;
 * ``rendering``: the filmed trials' frames (``MousePelletReachEnv.render``, called inside the trials);
 * ``videos``: encoding them (``Trainer._write_video``);
 * ``checkpoints``: ``training.train.save_checkpoint``;
-* ``sessions``: the rest, the protocol's training trials with their updates and logging.
+* ``logging``: each batch's and session's records (``episodes.csv``, the RPE aligned to events,
+  TensorBoard, the activity ``.npz``);
+* ``sessions``: the rest, the protocol's training trials with their learning updates.
 
-Each phase's row gives its wall seconds, the seconds inside ``mj_step`` and their ratio; the row "protocol
-and evaluation trials" is everything after the shaping, which the issue's goal is about. With more than
-one env thread, physics seconds are summed over threads and the ratio can fall below 1. The wrapper adds
-two clock reads per ``mj_step`` call (well under 1 us, against some 400 us of physics per call). Timing
-assertions: none.
+Each row gives the phase's wall seconds, its seconds inside ``mj_step``, their ratio and its share of
+the job; the row "protocol and evaluation trials" is everything after the shaping, which the issue's
+1.5x is about. With more than one env thread, physics seconds are summed over threads and the ratio can
+fall below 1. The wrapper adds two clock reads per ``mj_step`` call (well under 1 us, against some
+300-400 us of physics per call). Timing assertions: none.
 """
 
 from __future__ import annotations
@@ -48,8 +54,10 @@ import training.protocol  # noqa: E402
 import training.train as train  # noqa: E402
 from reach_env import MousePelletReachEnv  # noqa: E402
 
-#: Phases in the order of the table (``sessions`` is what is left of the job after the others).
-PHASES = ("setup", "shaping", "evaluations", "thalamic probe", "rendering", "videos", "checkpoints")
+#: The shaping's parts, in the order of the table (``shaping`` itself keeps what they leave).
+SHAPING_PARTS = ("demonstrations", "cloning", "checks")
+#: The job's phases after the shaping (``sessions`` is what is left of the job after the others).
+LATER_PHASES = ("evaluations", "thalamic probe", "rendering", "videos", "checkpoints", "logging", "sessions")
 
 
 class Clock:
@@ -98,11 +106,23 @@ def main(argv: list[str] | None = None) -> None:
     mujoco.mj_step = clock.step(mujoco.mj_step)
     # training.protocol imported pretrain by name: time it where it is called.
     training.protocol.pretrain = clock.phase_of("shaping", pretraining.pretrain)
+    pretraining.collect_demonstrations = clock.phase_of("demonstrations", pretraining.collect_demonstrations)
+    clone = pretraining.behaviour_clone
+
+    def clone_with_timed_checks(*args, check=None, **kwargs):
+        return clone(*args, check=None if check is None else clock.phase_of("checks", check), **kwargs)
+
+    pretraining.behaviour_clone = clock.phase_of("cloning", clone_with_timed_checks)
     train.Trainer._evaluate = clock.phase_of("evaluations", train.Trainer._evaluate)
     train.Trainer._probe = clock.phase_of("thalamic probe", train.Trainer._probe)
     MousePelletReachEnv.render = clock.phase_of("rendering", MousePelletReachEnv.render)
     train.Trainer._write_video = clock.phase_of("videos", train.Trainer._write_video)
     train.save_checkpoint = clock.phase_of("checkpoints", train.save_checkpoint)
+    train.trial_rpe = clock.phase_of("logging", train.trial_rpe)
+    for owner, method in ((train.EpisodeLog, "add"), (train.ActivityRecorder, "add"),
+                          (train.ActivityRecorder, "finish_session"), (train.Trainer, "_log_batch"),
+                          (train.Trainer, "_log_session")):
+        setattr(owner, method, clock.phase_of("logging", getattr(owner, method)))
     if not any(a.startswith("protocol.env_threads=") for a in argv):
         argv += ["--set", "protocol.env_threads=1"]
     with tempfile.TemporaryDirectory() as folder:
@@ -114,11 +134,18 @@ def main(argv: list[str] | None = None) -> None:
         trainer.train(progress=False)
         total = time.perf_counter() - start
     clock.wall["sessions"] = clock.wall.get("sessions", 0.0) + total
-    after_shaping = total - clock.wall.get("setup", 0.0) - clock.wall.get("shaping", 0.0)
-    physics_after = sum(v for k, v in clock.physics.items() if k not in ("setup", "shaping"))
-    rows = [(name, clock.wall.get(name, 0.0), clock.physics.get(name, 0.0)) for name in (*PHASES, "sessions")]
-    rows += [("protocol and evaluation trials", after_shaping, physics_after),
-             ("whole job", total, sum(clock.physics.values()))]
+
+    def row(name: str, phases: tuple[str, ...]) -> tuple[str, float, float]:
+        return (name, sum(clock.wall.get(p, 0.0) for p in phases),
+                sum(clock.physics.get(p, 0.0) for p in phases))
+
+    shaping = ("shaping", *SHAPING_PARTS)
+    rows = [row("setup", ("setup",)), row("shaping", shaping),
+            *(row(f"  {part}", (part,)) for part in SHAPING_PARTS),
+            row("  critic warm-up and the rest", ("shaping",)),
+            *(row(name, (name,)) for name in LATER_PHASES),
+            row("protocol and evaluation trials", LATER_PHASES),
+            row("whole job", ("setup", *shaping, *LATER_PHASES))]
     print(f"python -m training.train {' '.join(argv)}")
     print("| phase | wall (s) | inside mj_step (s) | wall / physics | share of the job |")
     print("|---|---|---|---|---|")
