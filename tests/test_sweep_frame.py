@@ -7,8 +7,11 @@ import json
 import os
 import time
 
+import pytest
+
 from analysis import run_format
-from training.backends import LocalBackend, claim_folder, end_sweep
+from training.backends import LocalBackend, claim_folder, end_sweep, open_sweep_folder
+from training.config import ConfigError
 
 
 def test_a_folder_is_claimed_once_by_its_settings(tmp_path):
@@ -21,6 +24,16 @@ def test_a_folder_is_claimed_once_by_its_settings(tmp_path):
     # A field newer than the folder: a settings file without it holds its default.
     assert claim_folder(path, {"seeds": 2, "budgets": (1, 2), "agents": "all"}, {"agents": "all"})
     assert not claim_folder(path, {"seeds": 2, "budgets": (1, 2), "agents": "one"}, {"agents": "all"})
+
+
+def test_a_sweep_folder_is_made_then_refused_to_other_settings(tmp_path):
+    out = tmp_path / "new" / "sweep"
+    assert open_sweep_folder(str(out), "sweep.json", {"seeds": 2}, {}, "a sweep") == out
+    assert json.loads((out / "sweep.json").read_text()) == {"seeds": 2}
+    assert open_sweep_folder(out, "sweep.json", {"seeds": 2}, {}, "a sweep") == out
+    with pytest.raises(ConfigError, match=r"holds a sweep with other settings .*sweep.json.*another --out"):
+        open_sweep_folder(out, "sweep.json", {"seeds": 3}, {}, "a sweep")
+    assert json.loads((out / "sweep.json").read_text()) == {"seeds": 2}  # the folder's own are kept
 
 
 def _square(x: int) -> int:

@@ -480,18 +480,15 @@ def main(argv: list[str] | None = None) -> int:
     from analysis.ablation_report import analyse_ablation
     from analysis.experiment_report import analyse_experiment
     from analysis.robustness_report import analyse_robustness
-    from training.backends import claim_folder, end_sweep, make_backend, sigterm_exits
+    from training.backends import end_sweep, make_backend, open_sweep_folder, sigterm_exits
 
     try:
         config, args = parse_args(argv)
+        out = open_sweep_folder(args.out, run_format.ABLATION_FILE, config.model_dump(),
+                                {"experiment": Experiment.LAB.value, "doses": list(DEFAULT_DOSES)},
+                                "an ablation")
     except ConfigError as error:
         fail(error)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    saved = out / run_format.ABLATION_FILE
-    if not claim_folder(saved, config.model_dump(),
-                        {"experiment": Experiment.LAB.value, "doses": list(DEFAULT_DOSES)}):
-        fail(ConfigError(f"{out} holds an ablation with other settings ({saved}); use another --out"))
     specs = plan_runs(config, out)
     started = time.perf_counter()
     with sigterm_exits():

@@ -158,6 +158,24 @@ def claim_folder(path: Path, settings: dict[str, Any], defaults: dict[str, Any])
     return True
 
 
+def open_sweep_folder(out: str | Path, settings_file: str, settings: dict[str, Any],
+                      defaults: dict[str, Any], what: str) -> Path:
+    """The output folder of a sweep command, made if missing and claimed by its ``settings``
+    (:func:`claim_folder`, in ``out / settings_file``).
+
+    Raises:
+        ConfigError: the folder holds ``what`` (e.g. "an ablation") with other settings.
+    """
+    from training.config import ConfigError
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / settings_file
+    if not claim_folder(saved, settings, defaults):
+        raise ConfigError(f"{out} holds {what} with other settings ({saved}); use another --out")
+    return out
+
+
 def end_sweep(out: Path, started: float, runs_s: float, report: Path,
               failed: dict[str, dict[str, Any]]) -> int:
     """The end of a sweep's command line: its timing (``timing.json``), the report's path and the

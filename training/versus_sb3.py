@@ -280,17 +280,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[VersusConfig, argparse.Na
 def main(argv: list[str] | None = None) -> int:
     from analysis.versus_report import analyse_versus
     from training.ablate import run_sweep, write_failures
-    from training.backends import claim_folder, end_sweep, make_backend, sigterm_exits
+    from training.backends import end_sweep, make_backend, open_sweep_folder, sigterm_exits
 
     try:
         config, args = parse_args(argv)
+        out = open_sweep_folder(args.out, run_format.VERSUS_FILE, config.model_dump(),
+                                {"sb3_log_std_init": DEFAULT_LOG_STD}, "a head-to-head")
     except ConfigError as error:
         fail(error)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    saved = out / run_format.VERSUS_FILE
-    if not claim_folder(saved, config.model_dump(), {"sb3_log_std_init": DEFAULT_LOG_STD}):
-        fail(ConfigError(f"{out} holds a head-to-head with other settings ({saved}); use another --out"))
     runs = plan_runs(config, out)
     started = time.perf_counter()
     with sigterm_exits(), make_backend("local", workers=args.workers) as backend:
