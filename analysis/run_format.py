@@ -195,6 +195,8 @@ VERSUS_TABLE = "versus.csv"
 #: An SB3 run's shaping figures (training.sb3_shaped) and its trained model.
 SB3_SHAPING_FILE = "shaping.json"
 SB3_MODEL_FILE = "model.zip"
+#: An unfinished SB3 run's whole state, saved at every rollout (training.sb3_resume).
+SB3_RESUME_FILE = "resume.pt"
 
 
 def run_key(condition: str, seed: int) -> str:

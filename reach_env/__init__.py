@@ -27,6 +27,7 @@ from gymnasium.envs.registration import register, registry
 from reach_env.forelimb import LIMB_JOINTS, MUSCLES, Forelimb, load_model, model_path
 from reach_env.pellet_reach_env import (
     OBSERVATION_BLOCKS,
+    EnvSnapshot,
     MousePelletReachEnv,
     observation_labels,
 )
@@ -83,6 +84,7 @@ def make_env(env_id: str, **overrides: Any) -> MousePelletReachEnv:
 
 __all__ = [
     "ENV_ID", "ENV_ID_V1", "ENV_KWARGS", "EVENTS", "LIMB_JOINTS", "MUSCLES", "OBSERVATION_BLOCKS",
-    "REWARD_TERMS", "Forelimb", "MousePelletReachEnv", "Outcome", "RewardWeights", "TrialPhase",
-    "TrialTiming", "load_model", "make_env", "model_path", "observation_labels", "task_arguments",
+    "REWARD_TERMS", "EnvSnapshot", "Forelimb", "MousePelletReachEnv", "Outcome", "RewardWeights",
+    "TrialPhase", "TrialTiming", "load_model", "make_env", "model_path", "observation_labels",
+    "task_arguments",
 ]

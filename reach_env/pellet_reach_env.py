@@ -3,10 +3,12 @@ eats it."""
 
 from __future__ import annotations
 
+import copy
 import math
 import operator
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -41,6 +43,27 @@ _BLOCK_START = {name: sum(size for _, size, _ in OBSERVATION_BLOCKS[:i])
 
 #: ``info`` key of each reward term.
 _REWARD_KEYS = {name: f"reward_{name}" for name in REWARD_TERMS}
+
+#: The trial's bookkeeping: every attribute that ``reset()`` and ``step()`` change besides the physics
+#: and the random stream (a test checks that a restored env equals its original in every attribute).
+_TRIAL_STATE = ("_table_goal", "_table_start", "_cue_step", "_tone_end_step", "_timeout_step", "_cue_time",
+                "_palm_rest_height", "_pellet_rest_height", "_steps", "_events", "_outcome",
+                "_outcome_step", "_held", "_lifted", "_touch", "_lift_before_cue", "_phase", "_now",
+                "_potentials", "_episode_over", "_last_obs")
+
+
+@dataclass(frozen=True)
+class EnvSnapshot:
+    """Everything an env's coming steps depend on, at any step of a trial: a copy of the whole
+    ``MjData`` (contacts, warm start and warning counters included, so the next ``mj_step`` is the
+    same), the trial's bookkeeping and the random stream that draws the next trials. Picklable, so a
+    training run can stop mid-trial and go on in another process (:meth:`MousePelletReachEnv.restore`).
+    """
+
+    physics: mujoco.MjData
+    trial: dict[str, Any]
+    random: np.random.Generator | None
+    seed: int | None
 
 
 def observation_labels() -> list[str]:
@@ -556,6 +579,32 @@ class MousePelletReachEnv(gym.Env):
             self.render()
         return (self._last_obs.copy(), sum(terms.values()), terminated, False,
                 self._info(terms, False))
+
+    def snapshot(self) -> EnvSnapshot:
+        """The env's state now, mid-trial or between trials (a copy: later steps do not change it)."""
+        trial = {name: copy.deepcopy(getattr(self, name)) for name in _TRIAL_STATE if hasattr(self, name)}
+        return EnvSnapshot(copy.copy(self.data), trial, copy.deepcopy(self._np_random), self._np_random_seed)
+
+    def restore(self, snapshot: EnvSnapshot) -> None:
+        """Put this env where ``snapshot`` was taken; from here its steps, observations, rewards and
+        later trials are bit for bit those of the env it came from. The env must have been made with
+        the same arguments. The physics is copied into this env's own ``MjData``, so the views the
+        observation reads stay valid.
+
+        Raises:
+            ValueError: the snapshot's physics has other sizes than this env's model.
+        """
+        physics = snapshot.physics
+        for field in ("qpos", "qvel", "act", "ctrl", "xpos"):
+            if getattr(physics, field).shape != getattr(self.data, field).shape:
+                raise ValueError(f"the snapshot's physics has {field} of shape "
+                                 f"{getattr(physics, field).shape}, this env's model "
+                                 f"{getattr(self.data, field).shape}: it is not of this env's model")
+        mujoco.mj_copyData(self.data, self.model, physics)
+        for name, value in snapshot.trial.items():
+            setattr(self, name, copy.deepcopy(value))
+        self._np_random = copy.deepcopy(snapshot.random)
+        self._np_random_seed = snapshot.seed
 
     @property
     def time(self) -> float:

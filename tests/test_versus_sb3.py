@@ -18,9 +18,9 @@ from analysis import run_format
 from analysis.versus_report import analyse_versus, summarise, trials_to_criterion
 from reach_env import ENV_KWARGS, make_env
 from tests.small_setups import SMALL_AGENT, TINY_RUN, tiny_config, usage_error
-from training import sb3_shaped
+from training import sb3_resume, sb3_shaped
 from training.protocol import build_run
-from training.versus_sb3 import VersusConfig, main, parse_args, plan_runs
+from training.versus_sb3 import VersusConfig, execute_run, main, parse_args, plan_runs
 
 TINY_TRAIN = {"agent": dict(SMALL_AGENT), "env": dict(TINY_RUN["env"]),
               "protocol": {"sessions": 2, "trials_per_session": 8, "batch": 2},
@@ -226,3 +226,61 @@ def test_tiny_sweep_end_to_end_and_repeat(tmp_path):
 def test_env_id_is_registered():
     """The SB3 agents train on a registered task version, the one the cortex's config names."""
     assert VersusConfig().base_config("x", 0).env.env_id in gymnasium.registry
+
+
+def _run_of(agent: str, out: Path):
+    # The tiny task's trials end within a few steps when the paw lifts early: ~25 in a rollout.
+    config = VersusConfig(eval_every=32, eval_trials=2, budgets=(96,), train=TINY_TRAIN)
+    return next(run for run in plan_runs(config, out) if run.agent == agent)
+
+
+@pytest.mark.parametrize("agent", ["ppo", pytest.param("recurrent_ppo", marks=pytest.mark.slow)])
+def test_an_interrupted_sb3_run_goes_on_exactly(agent, tmp_path, monkeypatch):
+    """Killed after its second rollout and started again, an SB3 run evaluates, updates and ends bit for
+    bit as a run never stopped (its envs were mid-trial), and leaves no resume file."""
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    monkeypatch.setattr(sb3_shaped, "ROLLOUT_STEPS", 32)  # 8 envs x 32 steps: a few trials per rollout
+    whole = _run_of(agent, tmp_path / "whole")
+    assert execute_run(whole)["status"] == "done"
+
+    class Killed(Exception):
+        pass
+
+    real_save, saves = sb3_resume.save, []
+
+    def save_then_die(*args, **kwargs):
+        real_save(*args, **kwargs)
+        saves.append(args[3].num_timesteps)
+        if len(saves) == 3:  # at the start, after one rollout, after two
+            raise Killed
+
+    monkeypatch.setattr(sb3_resume, "save", save_then_die)
+    stopped = _run_of(agent, tmp_path / "stopped")
+    killed = execute_run(stopped)
+    assert killed["status"] == "failed" and "Killed" in killed["error"]
+    assert saves == [0, 256, 512]
+    monkeypatch.setattr(sb3_resume, "save", real_save)
+    resumed = execute_run(stopped)
+    assert resumed["status"] == "done"
+
+    for key in ("trials", "steps"):
+        assert resumed[key] == json.loads((whole.directory / run_format.RESULT_FILE).read_text())[key]
+    assert ((stopped.directory / run_format.EVALUATION_FILE).read_text()
+            == (whole.directory / run_format.EVALUATION_FILE).read_text())
+    assert len(run_format.read_rows(whole.directory / run_format.EVALUATION_FILE)) == 4
+    params = [load_from_zip_file(run.directory / run_format.SB3_MODEL_FILE)[1]["policy"]
+              for run in (whole, stopped)]
+    assert params[0].keys() == params[1].keys()
+    assert all(torch.equal(params[0][name], params[1][name]) for name in params[0])
+    assert not (stopped.directory / run_format.SB3_RESUME_FILE).exists()
+
+
+def test_a_corrupt_resume_file_fails_the_run_naming_it(tmp_path):
+    run = _run_of("ppo", tmp_path)
+    run.directory.mkdir(parents=True)
+    (run.directory / run_format.SB3_RESUME_FILE).write_bytes(b"not a resume file")
+    result = execute_run(run)
+    assert result["status"] == "failed"
+    assert "resume.pt" in result["error"] and "unreadable" in result["error"] and "delete it" in result["error"]
+    assert (run.directory / run_format.SB3_RESUME_FILE).exists()  # kept: the user decides

@@ -51,12 +51,15 @@ import torch
 from agents.pretraining import Check, Demonstrations, PretrainingConfig, check_seed, warmup_seed
 from analysis import run_format
 from reach_env import make_env
+from training import sb3_resume
 from training.config import TrainConfig
 
 #: The SB3 agents of the head-to-head: PPO with an MLP policy, and sb3-contrib's RecurrentPPO (LSTM).
 SB3_AGENTS = ("ppo", "recurrent_ppo")
-#: Environments that PPO steps together (one rollout is ``N_ENVS x n_steps`` control steps).
+#: Environments that PPO steps together (one rollout is ``N_ENVS x ROLLOUT_STEPS`` control steps).
 N_ENVS = 8
+#: Control steps of each env in one rollout (PPO's ``n_steps``).
+ROLLOUT_STEPS = 256
 #: The initial log standard deviation of SB3's Gaussian policies (in [-1, 1] action units).
 DEFAULT_LOG_STD = -1.0
 #: The least variance the observation standardisation assumes (observation units squared).
@@ -81,6 +84,10 @@ def make_model(agent: str, config: TrainConfig, venv, tensorboard: Path | None,
                log_std_init: float = DEFAULT_LOG_STD):
     """An SB3 model of ``agent`` on ``venv``, seeded with the run's seed, on the CPU.
 
+    SB3 seeds ``venv`` with the run's seed too: env ``i``'s first training trial has seed ``seed + i``,
+    its later ones come from that env's own random stream (none is a held-out trial: those have seeds
+    of at least 2**64, :meth:`training.protocol.ProtocolConfig.eval_seed`).
+
     PPO: the baseline's settings (``training.baseline``): rollouts of 256 steps of each env, minibatches
     of 256, 10 epochs, step size 3e-4, two hidden layers of 256 units (SB3's default 64 cloned the
     demonstrations no better), an initial action standard deviation of exp(``log_std_init``) (exp(-1) =
@@ -88,8 +95,8 @@ def make_model(agent: str, config: TrainConfig, venv, tensorboard: Path | None,
     """
     from stable_baselines3 import PPO
 
-    common = dict(n_steps=256, batch_size=256, learning_rate=3e-4, seed=config.protocol.seed, verbose=0,
-                  device="cpu", tensorboard_log=None if tensorboard is None else str(tensorboard))
+    common = dict(n_steps=ROLLOUT_STEPS, batch_size=256, learning_rate=3e-4, seed=config.protocol.seed,
+                  verbose=0, device="cpu", tensorboard_log=None if tensorboard is None else str(tensorboard))
     if agent == "ppo":
         return PPO("MlpPolicy", venv, policy_kwargs={"log_std_init": log_std_init, "net_arch": [256, 256]},
                    **common)
@@ -119,9 +126,8 @@ def make_training_envs(config: TrainConfig, normaliser_stats: tuple[np.ndarray, 
         env = RescaleAction(env, np.float32(-1.0), np.float32(1.0))
         return Monitor(env, info_keywords=("is_success",))
 
+    # No seed here: the SB3 model seeds its envs with the run's seed when it is made (make_model).
     venv = DummyVecEnv([factory] * N_ENVS)
-    # The protocol's own stream of env seeds: env i of the batch starts at the run's episode i.
-    venv.seed(config.protocol.env_seed(0))
     venv = VecNormalize(venv, norm_obs=True, norm_reward=False, training=False)
     venv.obs_rms.mean, venv.obs_rms.var = normaliser_stats
     return venv
@@ -327,17 +333,28 @@ def shape(model, config: TrainConfig, demos: Demonstrations, normalise, held_out
             "critic_warmup_error": value_error}
 
 
-def _evaluation_callback(held_out: HeldOutTrials, config: TrainConfig, budget: int,
-                         eval_every: int, rows: list[dict], write: Callable[[], None]):
+def _evaluation_callback(held_out: HeldOutTrials, config: TrainConfig, budget: int, eval_every: int,
+                         progress: sb3_resume.RunProgress, write: Callable[[], None],
+                         save: Callable[[], None], saved_at: int):
     from stable_baselines3.common.callbacks import BaseCallback
 
+    rows = progress.rows
+
     class HeldOutEvaluation(BaseCallback):
-        """Counts finished training trials; evaluates the mean policy at every ``eval_every`` trials and
-        stops training at ``budget`` trials."""
+        """Counts finished training trials; evaluates the mean policy at every ``eval_every`` trials,
+        stops training at ``budget`` trials and saves the run at the start of every rollout."""
 
         def __init__(self):
             super().__init__()
-            self.trials = 0
+            self.trials = progress.trials
+            self.saved_at = saved_at
+
+        def _on_rollout_start(self) -> None:
+            # A resumed sitting's first rollout starts where the file it resumed from was saved.
+            if self.model.num_timesteps != self.saved_at:
+                progress.trials = self.trials
+                save()
+                self.saved_at = self.model.num_timesteps
 
         def _on_step(self) -> bool:
             self.trials += int(np.sum(self.locals["dones"]))
@@ -362,46 +379,95 @@ def evaluate_into(rows: list[dict], model, held_out: HeldOutTrials, config: Trai
                  "successes": successes, "success": successes / count, "thalamus_gain": 1.0})
 
 
-def train_sb3(agent: str, config: TrainConfig, demos: Demonstrations, budget: int, eval_every: int,
-              log_std_init: float = DEFAULT_LOG_STD, progress: bool = False) -> dict[str, Any]:
-    """Shape, then train SB3 ``agent`` for ``budget`` trials of ``config``'s task, evaluating every
-    ``eval_every`` trials; writes the run folder ``config.output.out``; returns its summary."""
+def observation_stats(demos: Demonstrations) -> tuple[np.ndarray, np.ndarray]:
+    """The demonstrations' observation mean and variance (floored), which standardise the SB3 agents'
+    inputs."""
+    valid = demos.valid.reshape(-1)
+    flat = demos.observations.reshape(-1, demos.observations.shape[-1])[valid].astype(np.float64)
+    # A floor under the variance: the demonstrations hold some inputs still (the pellet at the slot's
+    # centre) that the protocol's task varies, and dividing by their zero spread would saturate them.
+    return flat.mean(0), np.maximum(flat.var(0), OBSERVATION_VARIANCE_FLOOR)
+
+
+def _model_and_envs(agent: str, config: TrainConfig, stats: tuple[np.ndarray, np.ndarray],
+                    log_std_init: float):
+    """The run's training envs and model, seeded as every run of ``config`` seeds them."""
     from stable_baselines3.common.utils import set_random_seed
 
     out = Path(config.output.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.protocol.torch_threads)
     set_random_seed(config.protocol.seed)
-    valid = demos.valid.reshape(-1)
-    flat = demos.observations.reshape(-1, demos.observations.shape[-1])[valid].astype(np.float64)
-    # A floor under the variance: the demonstrations hold some inputs still (the pellet at the slot's
-    # centre) that the protocol's task varies, and dividing by their zero spread would saturate them.
-    stats = (flat.mean(0), np.maximum(flat.var(0), OBSERVATION_VARIANCE_FLOOR))
     venv = make_training_envs(config, stats)
-    model = make_model(agent, config, venv, out / run_format.TENSORBOARD_DIR, log_std_init)
-    normalise = venv.normalize_obs
-    held_out = HeldOutTrials(config, normalise)
+    return make_model(agent, config, venv, out / run_format.TENSORBOARD_DIR, log_std_init), venv
+
+
+def train_sb3(agent: str, config: TrainConfig, demos: Demonstrations, budget: int, eval_every: int,
+              log_std_init: float = DEFAULT_LOG_STD, progress: bool = False) -> dict[str, Any]:
+    """Shape, then train SB3 ``agent`` for ``budget`` trials of ``config``'s task, evaluating every
+    ``eval_every`` trials; writes the run folder ``config.output.out``; returns its summary."""
+    stats = observation_stats(demos)
+    model, venv = _model_and_envs(agent, config, stats, log_std_init)
+    held_out = HeldOutTrials(config, venv.normalize_obs)
     started = time.perf_counter()
-    figures = shape(model, config, demos, normalise, held_out, progress)
+    figures = shape(model, config, demos, venv.normalize_obs, held_out, progress)
     figures["shaping_s"] = round(time.perf_counter() - started, 1)
+    out = Path(config.output.out)
     (out / run_format.SB3_SHAPING_FILE).write_text(json.dumps(figures, indent=1))
     rows: list[dict] = []
     evaluate_into(rows, model, held_out, config, 0, 0)
+    return _learn(agent, config, model, venv, held_out, sb3_resume.RunProgress(0, rows, stats, 0.0),
+                  budget, eval_every, figures, resumed_at=None)
+
+
+def resume_sb3(agent: str, config: TrainConfig, budget: int, eval_every: int,
+               log_std_init: float = DEFAULT_LOG_STD) -> dict[str, Any]:
+    """Go on with the SB3 run in ``config.output.out`` from its resume file, as if it had never stopped;
+    returns its summary (as :func:`train_sb3`'s).
+
+    Raises:
+        training.sb3_resume.ResumeError: the resume file cannot be used (the message names it).
+    """
+    out = Path(config.output.out)
+    state = sb3_resume.read(out / run_format.SB3_RESUME_FILE, agent, config.protocol.seed)
+    model, venv = _model_and_envs(agent, config, state["progress"].stats, log_std_init)
+    run_progress = sb3_resume.restore(state, model, venv)
+    held_out = HeldOutTrials(config, venv.normalize_obs)
+    figures = json.loads((out / run_format.SB3_SHAPING_FILE).read_text())
+    return _learn(agent, config, model, venv, held_out, run_progress, budget, eval_every, figures,
+                  resumed_at=model.num_timesteps)
+
+
+def _learn(agent: str, config: TrainConfig, model, venv, held_out: HeldOutTrials,
+           run_progress: sb3_resume.RunProgress, budget: int, eval_every: int, figures: dict,
+           resumed_at: int | None) -> dict[str, Any]:
+    """Train ``model`` from ``run_progress`` to ``budget`` trials, saving a resume file at every rollout;
+    then write the model and remove the resume file."""
+    out = Path(config.output.out)
+    resume_file = out / run_format.SB3_RESUME_FILE
 
     def write() -> None:
         # Whole or not at all: the sweep's progress bar reads the file while the run writes it.
         partial = out / (run_format.EVALUATION_FILE + ".part")
-        run_format.write_rows(partial, run_format.EVALUATION_COLUMNS, rows)
+        run_format.write_rows(partial, run_format.EVALUATION_COLUMNS, run_progress.rows)
         partial.replace(out / run_format.EVALUATION_FILE)
 
+    learned_before, learning = run_progress.learn_s, time.perf_counter()
+
+    def save() -> None:
+        run_progress.learn_s = learned_before + time.perf_counter() - learning
+        sb3_resume.save(resume_file, agent, config.protocol.seed, model, venv, run_progress)
+
     write()
-    callback = _evaluation_callback(held_out, config, budget, eval_every, rows, write)
-    learning = time.perf_counter()
+    callback = _evaluation_callback(held_out, config, budget, eval_every, run_progress, write, save,
+                                    saved_at=-1 if resumed_at is None else resumed_at)
     # The callback ends training at the budget's trials; the step count only has to be out of reach.
-    model.learn(total_timesteps=10**12, callback=callback, tb_log_name=agent, progress_bar=False)
+    model.learn(total_timesteps=10**12, callback=callback, tb_log_name=agent, progress_bar=False,
+                reset_num_timesteps=resumed_at is None)
     model.save(out / run_format.SB3_MODEL_FILE)
+    resume_file.unlink(missing_ok=True)  # the run is finished: model.zip and evaluation.csv hold it
     held_out.close()
     venv.close()
     return {"agent": agent, "seed": config.protocol.seed, "trials": callback.trials,
-            "steps": int(model.num_timesteps), "learn_s": round(time.perf_counter() - learning, 1),
-            "shaping": figures}
+            "steps": int(model.num_timesteps),
+            "learn_s": round(learned_before + time.perf_counter() - learning, 1), "shaping": figures}

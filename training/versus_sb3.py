@@ -11,10 +11,11 @@ demonstrations to the cortex's criterion and their critic is warmed up on their 
 faster.
 
 The runs go to ``OUT/runs/<agent>/seed_SS`` on a process pool; a finished run leaves ``result.json``
-and is skipped when the command is repeated; an interrupted cortex run resumes from its newest
-checkpoint, an interrupted SB3 run starts again. Then :mod:`analysis.versus_report` writes
-``versus.csv`` (trials to the criterion and success at every budget, per agent), ``evaluation.csv``,
-the figure and ``report.md``.
+and is skipped when the command is repeated; an interrupted run goes on exactly where it was: a cortex
+run from its newest checkpoint (every evaluation block), an SB3 run from its resume file (every
+rollout, :mod:`training.sb3_resume`), or from the start if it stopped while shaping. Then
+:mod:`analysis.versus_report` writes ``versus.csv`` (trials to the criterion and success at every
+budget, per agent), ``evaluation.csv``, the figure and ``report.md``.
 """
 
 from __future__ import annotations
@@ -215,15 +216,17 @@ def _train_cortex(run: VersusRun) -> dict[str, Any]:
 
 def _train_sb3(run: VersusRun, log_std_init: float) -> dict[str, Any]:
     from agents.pretraining import shaping_demonstrations
-    from training.sb3_shaped import train_sb3
+    from training.sb3_shaped import resume_sb3, train_sb3
 
-    # An interrupted SB3 run has no checkpoint to resume: it starts again from an empty folder.
+    config, protocol = run.config, run.config.protocol
+    if (run.directory / run_format.SB3_RESUME_FILE).exists():
+        return resume_sb3(run.agent, config, protocol.total_trials, protocol.trials_per_session,
+                          log_std_init)
+    # Stopped before its first rollout (while shaping): nothing to keep.
     if run.directory.exists():
         shutil.rmtree(run.directory)
-    config = run.config
-    demos = shaping_demonstrations(config.pretraining, config.protocol.seed, config.env.task_arguments(),
+    demos = shaping_demonstrations(config.pretraining, protocol.seed, config.env.task_arguments(),
                                    progress=False)
-    protocol = config.protocol
     return train_sb3(run.agent, config, demos, protocol.total_trials, protocol.trials_per_session,
                      log_std_init)
 
