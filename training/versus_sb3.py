@@ -249,7 +249,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[VersusConfig, argparse.Na
     parser.add_argument("--out", default="runs/versus_sb3",
                         help="output folder (runs, tables, figure, report)")
     parser.add_argument("--quick", action="store_true",
-                        help="one seed, the protocol's own budget (448 trials): about 10 minutes on 2 cores")
+                        help="one seed, the protocol's own budget (448 trials): about 7 minutes on 2 cores")
     parser.add_argument("--config", help="YAML file: fields of VersusConfig (train: agent/pretraining/env)")
     parser.add_argument("--seeds", type=int, help="seeds per agent (default 5)")
     parser.add_argument("--first-seed", type=int)
