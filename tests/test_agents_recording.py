@@ -260,13 +260,12 @@ def test_writes_are_atomic(tmp_path, batches, env_max_steps, monkeypatch):
     good = (tmp_path / "session_01.npz").read_bytes()
 
     # A write that dies half-way must leave the previous file untouched under its final name.
-    def dying_save(file, **arrays):
-        with open(file, "wb") as handle:
-            handle.write(b"PK\x03\x04 half a zip")
+    def dying_write(member, array, **options):
+        member.write(b"\x93NUMPY half an array")
         raise OSError("disk full")
 
     recorder.add(record, [1, 1])
-    monkeypatch.setattr(np, "savez_compressed", dying_save)
+    monkeypatch.setattr(np.lib.format, "write_array", dying_write)
     with pytest.raises(OSError, match="disk full"):
         recorder.finish_session(1)
     assert (tmp_path / "session_01.npz").read_bytes() == good

@@ -196,7 +196,7 @@ def test_resume_ignores_a_half_written_part_file(reference, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         AtBoundary(tiny_config(out)).train(progress=False)
-    # what SIGKILL during np.savez_compressed of the next batch's part leaves behind
+    # what SIGKILL during np.savez of the next batch's part leaves behind
     (out / "activity" / "session_02.part_000004.tmp.npz").write_bytes(b"PK\x03\x04 half written")
     Trainer(tiny_config(out), resume=True).train(progress=False)
     assert_same_outputs(reference, out)
