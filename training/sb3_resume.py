@@ -16,7 +16,9 @@ updates and model are bit for bit those of a run never stopped. The state at tha
 
 The file is written to a temporary name and renamed into place, so a kill never leaves half of one. It
 is pickled (MuJoCo's ``MjData`` copies and SB3's episode buffers are objects, not tensors): a run reads
-only the file it wrote itself.
+only the file it wrote itself. ``evaluation.csv`` is rewritten from the saved rows; SB3's TensorBoard
+log is not: a resumed sitting adds an event file to the same folder, so the steps between the last save
+and the kill appear twice there.
 """
 
 from __future__ import annotations
