@@ -171,7 +171,7 @@ class ActivityRecorder:
         level 1 takes 40 % less time, paid once per session of every run."""
         temporary = path.with_name(path.name[:-4] + ".tmp.npz")
         if compress:
-            with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+            with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
                 for name, array in arrays.items():
                     with archive.open(name + ".npy", "w", force_zip64=True) as member:
                         np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)

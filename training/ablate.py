@@ -54,16 +54,17 @@ from analysis.experiments import (
     robustness_variants,
 )
 from training.config import (
-    ArgumentParser,
     ConfigError,
     TrainConfig,
     build_config,
     build_from_sources,
     check_sections,
+    check_workers,
+    comma_list,
     fail,
-    fields_help,
     load_yaml,
     merge,
+    sweep_parser,
 )
 
 #: The fields whose default differs by experiment (a field given in a file, by a flag or by ``--quick``
@@ -428,11 +429,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.
     Raises:
         ConfigError: one line naming the file or flag and the field.
     """
-    parser = ArgumentParser(prog="python -m training.ablate", description=__doc__.splitlines()[0],
-                            epilog="ablation fields (YAML file given with --config):\n"
-                                   + fields_help({"ablation": AblationConfig}),
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/ablate", help="output folder (runs, tables, figures, report)")
+    parser = sweep_parser("python -m training.ablate", __doc__.splitlines()[0], "ablation", AblationConfig,
+                          "runs/ablate", "runs, tables, figures, report",
+                          "number of seeds (default 10; robustness: 5 per variant)")
     parser.add_argument("--experiment", metavar="NAME",
                         help="lab (default: the lab's conditions and findings), dose-response (M1 dopamine "
                              "gain in sessions 2-4 at each of --doses), timing (silenced from cue to "
@@ -446,27 +445,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[AblationConfig, argparse.
                         help="lab: 3 seeds, 8 sessions of 32 trials, expert manipulations in session 8, "
                              "about 10 minutes; dose-response and timing: 3 seeds, sessions of 32 trials; "
                              "robustness: 2 seeds, sessions of 32 trials")
-    parser.add_argument("--config", help="YAML file: fields of AblationConfig (train: agent/pretraining/env)")
-    parser.add_argument("--seeds", type=int, help="number of seeds (default 10; robustness: 5 per variant)")
-    parser.add_argument("--first-seed", type=int)
     parser.add_argument("--sessions", type=int, help="sessions of the full-length conditions (default 10)")
     parser.add_argument("--trials-per-session", type=int)
     parser.add_argument("--partial-gain", type=float, help="dopamine gain of partial_block (default 0.5)")
-    parser.add_argument("--workers", type=int, default=2, help="local processes (backend local)")
-    parser.add_argument("--backend", choices=("local", "ray"), default="local")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="where the runs go: --workers local processes, or a Ray cluster")
     parser.add_argument("--ray-address", default=None,
                         help="Ray cluster address for ray.init (default: start or join a local one); "
                              "--out must be on a filesystem every node sees")
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    if args.workers < 1:
-        raise ConfigError(f"--workers={args.workers} must be >= 1")
-    if args.doses is not None:
-        try:
-            args.doses = tuple(float(part) for part in args.doses.split(","))
-        except ValueError:
-            raise ConfigError(f"--doses {args.doses!r} is not a comma-separated list of numbers "
-                              f"(e.g. 0,0.5,1)") from None
+    check_workers(args)
+    args.doses = comma_list(args.doses, "--doses", float, "0,0.5,1")
     experiment = args.experiment
     if experiment is None and args.config:
         experiment = load_yaml(args.config).get("experiment")

@@ -420,6 +420,48 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+def sweep_parser(prog: str, description: str, section: str, config_class: type[BaseModel], out: str,
+                 outputs: str, seeds_help: str) -> ArgumentParser:
+    """The command line every sweep command (``training.ablate``, ``training.versus_sb3``) starts from:
+    ``--out`` (default ``out``; ``outputs`` says what goes there), ``--config`` (a YAML file of
+    ``config_class``, listed in the epilog), ``--seeds``, ``--first-seed``, ``--workers`` and
+    ``--no-progress``. Check the parsed options with :func:`check_workers`."""
+    parser = ArgumentParser(prog=prog, description=description,
+                            epilog=f"{section} fields (YAML file given with --config):\n"
+                                   + fields_help({section: config_class}),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=out, help=f"output folder ({outputs})")
+    parser.add_argument("--config", help=f"YAML file: fields of {config_class.__name__} "
+                                         f"(train: agent/pretraining/env)")
+    parser.add_argument("--seeds", type=int, help=seeds_help)
+    parser.add_argument("--first-seed", type=int)
+    parser.add_argument("--workers", type=int, default=2, help="local processes")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def check_workers(args: argparse.Namespace) -> None:
+    """Raises :class:`ConfigError` unless ``--workers`` is at least 1."""
+    if args.workers < 1:
+        raise ConfigError(f"--workers={args.workers} must be >= 1")
+
+
+def comma_list(text: str | None, flag: str, kind: type, example: str) -> tuple | None:
+    """``"a,b,c"`` -> ``(kind(a), kind(b), kind(c))`` (None stays None; empty parts are skipped).
+
+    Raises:
+        ConfigError: a part is not a ``kind``; the message names ``flag`` and shows ``example``.
+    """
+    if text is None:
+        return None
+    try:
+        return tuple(kind(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        noun = "whole numbers" if kind is int else "numbers"
+        raise ConfigError(f"{flag} {text!r} is not a comma-separated list of {noun} "
+                          f"(e.g. {example})") from None
+
+
 def fail(error: Exception) -> typing.NoReturn:
     """End a command on a configuration or input mistake: one line on stderr, exit status 2."""
     print(f"error: {' '.join(str(error).split())}", file=sys.stderr)

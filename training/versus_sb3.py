@@ -35,15 +35,16 @@ from agents.config import ConfigSection
 from analysis import run_format
 from analysis.versus_report import AGENTS, CORTEX
 from training.config import (
-    ArgumentParser,
     ConfigError,
     TrainConfig,
     build_config,
     build_from_sources,
     check_sections,
+    check_workers,
+    comma_list,
     fail,
-    fields_help,
     merge,
+    sweep_parser,
 )
 from training.sb3_shaped import DEFAULT_LOG_STD, N_ENVS
 
@@ -242,33 +243,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[VersusConfig, argparse.Na
     Raises:
         ConfigError: one line naming the flag or file and the field.
     """
-    parser = ArgumentParser(prog="python -m training.versus_sb3", description=__doc__.splitlines()[0],
-                            epilog="fields (YAML file given with --config):\n"
-                                   + fields_help({"versus": VersusConfig}),
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/versus_sb3",
-                        help="output folder (runs, tables, figure, report)")
+    parser = sweep_parser("python -m training.versus_sb3", __doc__.splitlines()[0], "versus", VersusConfig,
+                          "runs/versus_sb3", "runs, tables, figure, report", "seeds per agent (default 5)")
     parser.add_argument("--quick", action="store_true",
                         help="one seed, the protocol's own budget (448 trials): about 7 minutes on 2 cores")
-    parser.add_argument("--config", help="YAML file: fields of VersusConfig (train: agent/pretraining/env)")
-    parser.add_argument("--seeds", type=int, help="seeds per agent (default 5)")
-    parser.add_argument("--first-seed", type=int)
     parser.add_argument("--agents", metavar="A,B,...", help=f"agents to compare (default {','.join(AGENTS)})")
     parser.add_argument("--budgets", metavar="N,N,...",
                         help="budgets in trials besides the protocol's (default 1000,5000)")
-    parser.add_argument("--workers", type=int, default=2, help="local processes")
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    if args.workers < 1:
-        raise ConfigError(f"--workers={args.workers} must be >= 1")
-    if args.agents is not None:
-        args.agents = tuple(a.strip() for a in args.agents.split(",") if a.strip())
-    if args.budgets is not None:
-        try:
-            args.budgets = tuple(int(b) for b in args.budgets.split(",") if b.strip())
-        except ValueError:
-            raise ConfigError(f"--budgets {args.budgets!r} is not a comma-separated list of whole numbers "
-                              f"(e.g. 1000,5000)") from None
+    check_workers(args)
+    args.agents = comma_list(args.agents, "--agents", str.strip, "cortex,ppo")
+    args.budgets = comma_list(args.budgets, "--budgets", int, "1000,5000")
     config = build_from_sources(VersusConfig, "versus", QUICK if args.quick else {}, args.config,
                                 {name: getattr(args, name) for name in _FIELD_FLAGS})
     if "recurrent_ppo" in config.agents:
