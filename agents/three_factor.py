@@ -64,6 +64,7 @@ class TrialSummary:
     thalamus_gain: float
     exploration_std: float  # standard deviation of the trial's exploration noise (0 when acting without)
     lift_before_cue: bool  # the paw lifted at or before the cue onset (the env's flag: the lab's early error)
+    precue_rise: float  # m, the palm's highest rise above rest until the cue (the env's ``precue_rise``)
 
 
 @dataclass
@@ -316,7 +317,7 @@ class ThreeFactorLearner:
                 dopamine_gain=float(gating.schedule_gains[b]),
                 thalamus_gain=float(thalamus_gains[b]),
                 exploration_std=exploration_std if explore else 0.0,
-                lift_before_cue=bool(info["lift_before_cue"])))
+                lift_before_cue=bool(info["lift_before_cue"]), precue_rise=float(info["precue_rise"])))
         if learn and self.exploration is not None:
             self.exploration.observe(s.success for s in summaries)
         stacked = {k: np.stack(v) for k, v in rows.items()}

@@ -48,8 +48,8 @@ _REWARD_KEYS = {name: f"reward_{name}" for name in REWARD_TERMS}
 #: and the random stream (a test checks that a restored env equals its original in every attribute).
 _TRIAL_STATE = ("_table_goal", "_table_start", "_cue_step", "_tone_end_step", "_timeout_step", "_cue_time",
                 "_palm_rest_height", "_pellet_rest_height", "_steps", "_events", "_outcome",
-                "_outcome_step", "_held", "_lifted", "_touch", "_lift_before_cue", "_phase", "_now",
-                "_potentials", "_episode_over", "_last_obs")
+                "_outcome_step", "_held", "_lifted", "_touch", "_lift_before_cue", "_precue_rise", "_phase",
+                "_now", "_potentials", "_episode_over", "_last_obs")
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,10 @@ class MousePelletReachEnv(gym.Env):
     term, ``physics_diverged``, ``cue_time`` (s, this trial's cue onset, known from the reset on; the
     ``cue`` event takes this value when the tone starts) and ``lift_before_cue`` (bool: the paw has
     lifted at or before the cue onset, i.e. ``events["lift"] <= cue_time``, before the tone could be
-    heard; the lab's early error. The ``lift`` event then holds that pre-cue lift's time).
+    heard; the lab's early error. The ``lift`` event then holds that pre-cue lift's time) and
+    ``precue_rise`` (m: the highest the palm has been above its resting height at or before the cue
+    onset, 0 if never above it; over ``lift_height`` only in an early error, so how far below
+    ``lift_height`` it stays tells how securely the paw waits for the tone).
 
     **Version history** (task versions registered in :mod:`reach_env`; the class defaults are v0's):
 
@@ -510,6 +513,7 @@ class MousePelletReachEnv(gym.Env):
         self._lifted = False
         self._touch = False
         self._lift_before_cue = False
+        self._precue_rise = 0.0
         self._phase = TrialPhase.PLATFORM_TURN
         self._now = 0.0
         tips_to_pellet, pellet_to_mouth = self._pellet_distances(self.forelimb.pellet_xpos.tolist())
@@ -642,6 +646,9 @@ class MousePelletReachEnv(gym.Env):
 
         if steps == self._cue_step:
             events["cue"] = t
+        if steps <= self._cue_step:
+            # How close the waiting paw comes to the early error (``precue_rise`` in the info).
+            self._precue_rise = max(self._precue_rise, float(limb.palm_xpos[2]) - self._palm_rest_height)
         if events["lift"] is None and (
                 limb.palm_xpos[2] > self._palm_rest_height + self.lift_height):
             events["lift"] = t
@@ -717,6 +724,7 @@ class MousePelletReachEnv(gym.Env):
             "physics_diverged": diverged,
             "cue_time": self._cue_time,
             "lift_before_cue": self._lift_before_cue,
+            "precue_rise": self._precue_rise,
         } | {_REWARD_KEYS[name]: value for name, value in terms.items()}
 
     # --- rendering -------------------------------------------------------------------------------

@@ -228,7 +228,7 @@ def _summary(steps: int) -> TrialSummary:
     return TrialSummary(episode=0, success=False, outcome=3, ret=21.0, success_reward=0.0, steps=steps,
                         events=dict.fromkeys(EVENTS, math.nan), mean_delta=0.0, mean_dopamine=0.0,
                         dopamine_gain=0.5, thalamus_gain=1.0, exploration_std=0.1,
-                        lift_before_cue=False)
+                        lift_before_cue=False, precue_rise=0.0)
 
 
 def test_resume_at_drops_later_parts_and_merges_complete_sessions(tmp_path, batches, env_max_steps):

@@ -411,6 +411,25 @@ def test_lift_before_cue_is_reported(make_env):
     assert infos[-1]["lift_before_cue"] and infos[-1]["events"]["lift"] < infos[-1]["events"]["cue"]
 
 
+def test_precue_rise_is_the_highest_palm_rise_until_the_cue(make_env):
+    env = make_env()  # v0: the flailing lifts the paw before the cue, and the trial goes on after it
+    rng = np.random.default_rng(1)
+    _, info = env.reset(seed=1)
+    rest = float(env.unwrapped.forelimb.palm_position()[2])
+    highest, done, infos = 0.0, False, [info]
+    assert info["precue_rise"] == 0.0
+    while not done:
+        _, _, terminated, truncated, info = env.step(rng.uniform(0, 1, len(MUSCLES)).astype(np.float32))
+        if info["time"] <= info["cue_time"] + 1e-9:
+            highest = max(highest, float(env.unwrapped.forelimb.palm_position()[2]) - rest)
+        assert info["precue_rise"] == pytest.approx(highest, abs=1e-12)
+        infos.append(info)
+        done = terminated or truncated
+    assert infos[-1]["time"] > infos[-1]["cue_time"]  # it held its value after the cue
+    # Over the lift threshold exactly when the paw lifted before the cue: the early error's margin.
+    assert infos[-1]["lift_before_cue"] and infos[-1]["precue_rise"] > env.unwrapped.lift_height
+
+
 # --- the scripted controller, and a fixed open-loop policy ---------------------------------------
 
 def test_scripted_controller_solves_most_v1_trials(v1):
@@ -426,6 +445,7 @@ def test_scripted_controller_solves_most_v1_trials(v1):
             assert not final["lift_before_cue"]
         # It waits for the cue: never an early lift (that early_lift_aborts would end as EARLY).
         assert not final["lift_before_cue"] and final["outcome"] != Outcome.EARLY
+        assert 0.0 <= final["precue_rise"] < v1.lift_height
         assert final["events"]["lift"] is None or final["events"]["lift"] > final["cue_time"]
     assert outcomes.count(Outcome.SUCCESS) >= 36, outcomes  # measured: 40 of 40
 

@@ -202,6 +202,20 @@ def test_a_fork_may_change_only_the_silencing_schedules(run, tmp_path):
         Trainer(other, fork_from=parent)
 
 
+def test_a_what_if_fork_changes_the_fields_it_names_and_no_others(run, tmp_path):
+    out, _, _ = run
+    parent = out / "checkpoints" / "episode_000004.pt"
+    what_if = tiny_config(tmp_path / "what_if", agent={"precue_exploration": 0.0, "exploration_memory": 1e9})
+    with pytest.raises(CheckpointError, match="agent.exploration_memory"):
+        Trainer(what_if, fork_from=parent, fork_may_differ=frozenset({"precue_exploration"}))
+    trainer = Trainer(what_if, fork_from=parent,
+                      fork_may_differ=frozenset({"precue_exploration", "exploration_memory"}))
+    assert trainer.run.episode == 4
+    assert trainer.run.learner.config.precue_exploration == 0.0
+    assert trainer.run.learner.exploration.memory == 1e9
+    assert torch.equal(trainer.run.circuit.cortex.recurrent, torch.load(parent)["cortex"]["recurrent"])
+
+
 @pytest.mark.parametrize(("version", "words"), [
     (1, ["format 1", "predates dopareach's learning v2", "(format 4)", "re-run"]),
     (2, ["format 2", "predates dopareach's learning v2", "(format 4)", "re-run"]),

@@ -63,7 +63,9 @@ def spy():
         if not learn:
             batches.append({"seeds": [int(s) for s in env_seeds], "episodes": list(episodes),
                             "explore": explore, "returns": [s.ret for s in record.summaries],
-                            "successes": [s.success for s in record.summaries]})
+                            "successes": [s.success for s in record.summaries],
+                            "early": [s.lift_before_cue for s in record.summaries],
+                            "rises": [s.precue_rise for s in record.summaries]})
         return record
 
     def spied_reset(self, *, seed=None, options=None):
@@ -81,9 +83,10 @@ def evaluations(batches: list[dict], trials: int) -> list[dict]:
     joined: list[dict] = []
     for batch in batches:
         if not joined or len(joined[-1]["seeds"]) == trials:
-            joined.append({"seeds": [], "returns": [], "successes": [], "explore": batch["explore"]})
+            joined.append({"seeds": [], "returns": [], "successes": [], "early": [], "rises": [],
+                           "explore": batch["explore"]})
         assert batch["explore"] == joined[-1]["explore"]
-        for key in ("seeds", "returns", "successes"):
+        for key in ("seeds", "returns", "successes", "early", "rises"):
             joined[-1][key] += batch[key]
     assert all(len(e["seeds"]) == trials for e in joined)
     return joined
@@ -374,10 +377,16 @@ def test_cli_lines_equal_evaluation_csv_and_write_nothing(intact, capsys):
 
 def test_cli_options(intact, capsys):
     out, _, _ = intact
-    lines = run_main(capsys, str(out), "--checkpoint", "4", "--trials", "5", "--noise", "both")
+    with spy() as (batches, _):
+        lines = run_main(capsys, str(out), "--checkpoint", "4", "--trials", "5", "--noise", "both")
     assert [(line["episode"], line["noise"], line["trials"]) for line in lines] == [(4, "off", 5),
                                                                                     (4, "on", 5)]
     assert all(line["success"] == line["successes"] / 5 for line in lines)
+    # How securely each evaluation waited for the cue: its early errors and mean pre-cue rise in mm.
+    for line, trials in zip(lines, evaluations(batches, 5), strict=True):
+        assert line["early_errors"] == sum(trials["early"])
+        assert line["precue_rise_mm"] == pytest.approx(1000 * np.mean(trials["rises"]))
+        assert all(0 <= rise < 0.01 for rise in trials["rises"])  # m: under a centimetre while waiting
 
 
 def _saved(out: Path, episode: int, part: str) -> dict[str, torch.Tensor]:

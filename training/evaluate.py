@@ -7,9 +7,13 @@ without learning, exploration noise off (``--noise on``: on, from its own seeded
 each). Prints one JSON line per checkpoint and noise condition::
 
     {"checkpoint": "runs/demo/checkpoints/episode_000064.pt", "episode": 64, "session": 1,
-     "noise": "off", "trials": 128, "successes": 37, "success": 0.2890625}
+     "noise": "off", "trials": 128, "successes": 37, "success": 0.2890625, "thalamus_gain": 1.0,
+     "early_errors": 0, "precue_rise_mm": 0.52}
 
-``episode`` is the trials completed, ``session`` the sessions completed. For the checkpoints at session
+``episode`` is the trials completed, ``session`` the sessions completed; ``early_errors`` counts the
+trials that ended with the paw lifted before the cue, and ``precue_rise_mm`` is the trials' mean of the
+palm's highest rise above its resting height until the cue (mm; the early error is a rise of the env's
+``lift_height``, 2 mm in v1): how securely the network waits for the tone. For the checkpoints at session
 boundaries and the run's own trial count, the lines equal ``evaluation.csv``'s rows. It writes nothing.
 A folder without ``config.yaml`` or checkpoints, a corrupt checkpoint, one of another configuration or
 from an older version of dopareach (checkpoint format 1, before learning v2) ends the command with one
@@ -132,7 +136,8 @@ def evaluate_checkpoints(run_dir: Path, checkpoint: int | None = None, trials: i
             result = evaluate(run, noise, trials, episode=episode - 1)
             line = {"checkpoint": str(path), "episode": episode, "session": episode // tps, "noise": noise,
                     "trials": result.trials, "successes": result.successes, "success": result.success,
-                    "thalamus_gain": result.thalamus_gain}
+                    "thalamus_gain": result.thalamus_gain, "early_errors": result.early_errors,
+                    "precue_rise_mm": 1000 * result.precue_rise}
             if forward_model_from is not None:
                 line["forward_model_from"] = forward_model_from
             yield line

@@ -247,11 +247,16 @@ def run_protocol(run: Run, on_batch: Callable[[Run, BatchRecord, list[int]], Non
 @dataclass(frozen=True)
 class Evaluation:
     """The outcome of one evaluation: ``successes`` of ``trials`` held-out trials, noise off or on, with
-    the thalamic input at ``thalamus_gain`` (0: silenced)."""
+    the thalamic input at ``thalamus_gain`` (0: silenced); ``early_errors`` of them ended with the paw
+    lifted before the cue, and ``precue_rise`` is the trials' mean of the palm's highest rise above
+    rest until the cue (m; the env's ``precue_rise``: how near the waiting paw comes to an early error,
+    the env's ``lift_height``)."""
 
     noise: str
     trials: int
     successes: int
+    early_errors: int
+    precue_rise: float
     thalamus_gain: float = 1.0
 
     @property
@@ -289,7 +294,7 @@ def evaluate(run: Run, noise: str = "off", trials: int | None = None, episode: i
     python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002 - restored
     torch_state = torch.get_rng_state()
     learner.generator = torch.Generator().manual_seed(config.eval_noise_seed)
-    successes = 0
+    successes, early_errors, rises = 0, 0, []
     try:
         with torch.no_grad():
             for first in range(0, count, config.batch):
@@ -298,12 +303,15 @@ def evaluate(run: Run, noise: str = "off", trials: int | None = None, episode: i
                                             [config.eval_seed(k) for k in range(first, first + size)],
                                             learn=False, explore=noise == "on")
                 successes += sum(bool(s.success) for s in record.summaries)
+                early_errors += sum(bool(s.lift_before_cue) for s in record.summaries)
+                rises.extend(s.precue_rise for s in record.summaries)
     finally:
         learner.generator = saved_generator
         random.setstate(python_state)
         np.random.set_state(numpy_state)  # noqa: NPY002
         torch.set_rng_state(torch_state)
-    return Evaluation(noise, count, successes, float(learner.thalamus.gains([episode])[0]))
+    return Evaluation(noise, count, successes, early_errors, float(np.mean(rises)),
+                      float(learner.thalamus.gains([episode])[0]))
 
 
 def success_by_session(records: list[tuple[int, bool]], sessions: int) -> list[float]:

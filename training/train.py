@@ -202,9 +202,14 @@ class Trainer:
         fork_from: start from this checkpoint of another run (same network and seed; the silencing
             schedules may differ), as the ablations do to give every condition of a seed the same
             past. The fork's logs start at the checkpoint's episode. Ignored when resuming.
+        fork_may_differ: further config fields (names, as in :func:`training.checkpoint.load_checkpoint`)
+            that may differ from ``fork_from``'s: a what-if that changes how the network learns from
+            that point on (e.g. ``{"precue_exploration"}``). The caller vouches that they change neither
+            the network's shape nor what a checkpoint saves.
     """
 
-    def __init__(self, config: TrainConfig, resume: bool = False, fork_from: Path | None = None):
+    def __init__(self, config: TrainConfig, resume: bool = False, fork_from: Path | None = None,
+                 fork_may_differ: frozenset[str] = frozenset()):
         self.config = config
         out = Path(config.output.out)
         self.out = out
@@ -230,7 +235,8 @@ class Trainer:
             self.resumed_from = self.run.episode
         elif fork_from is not None:
             load_checkpoint(Path(fork_from), self.run, config.as_dict(),
-                            may_differ=frozenset({"da_block", "da_window", "thalamus_block"}))
+                            may_differ=frozenset({"da_block", "da_window", "thalamus_block"})
+                            | fork_may_differ)
             self.resumed_from = self.run.episode
             self.forked = True
         (out / run_format.CONFIG_FILE).write_text(config.to_yaml())
