@@ -1,12 +1,12 @@
 """What-if forks of a cortex run from one checkpoint: which ingredient does a collapse need?
 
-    python docs/experiments/versus-sb3-5000/collapse/what_if.py RUN_DIR EPISODE OUT
+    python docs/experiments/versus-sb3-5000/collapse/what_if.py RUN_DIR EPISODE OUT [--until TRIALS]
 
 forks the run in ``RUN_DIR`` (a ``training.versus_sb3`` cortex run, or any ``training.train`` run) from
 its checkpoint after ``EPISODE`` trials into ``OUT/<variant>``, runs each variant to the run's length
-and prints one line per variant with its noise-off held-out success at every evaluation
-(``python -m training.evaluate OUT/<variant>`` adds each checkpoint's early errors and pre-cue paw
-rise). The variants:
+(``--until``: to that many trials in all, a whole number of sessions) and prints one line per variant
+with its noise-off held-out success at every evaluation (``python -m training.evaluate OUT/<variant>``
+adds each checkpoint's early errors and pre-cue paw rise). The variants:
 
 - ``as_run``: nothing changed (an exact resume: it must repeat the run's own evaluations);
 - ``noise_1`` .. ``noise_4``: the exploration noise drawn from another stream (the learner's generator
@@ -39,10 +39,13 @@ VARIANTS: dict[str, tuple[dict[str, float], int | None]] = {
 }
 
 
-def fork(run_dir: Path, episode: int, out: Path, changes: dict[str, float], noise_stream: int | None) -> Path:
-    """Run one variant from ``run_dir``'s checkpoint after ``episode`` trials into ``out``."""
+def fork(run_dir: Path, episode: int, out: Path, sessions: int, changes: dict[str, float],
+         noise_stream: int | None) -> Path:
+    """Run one variant from ``run_dir``'s checkpoint after ``episode`` trials into ``out``, up to
+    ``sessions`` sessions."""
     config = build_config(merge(load_yaml(run_dir / "config.yaml"),
-                                {"agent": changes, "output": {"out": str(out), "video": False}}))
+                                {"protocol": {"sessions": sessions}, "agent": changes,
+                                 "output": {"out": str(out), "video": False}}))
     trainer = Trainer(config, fork_from=checkpoint_path(run_dir / "checkpoints", episode),
                       fork_may_differ=frozenset(changes))
     if noise_stream is not None:
@@ -55,13 +58,18 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("episode", type=int)
     parser.add_argument("out", type=Path)
+    parser.add_argument("--until", type=int, metavar="TRIALS", help="trials in all (default: the run's)")
     args = parser.parse_args()
     protocol = load_yaml(args.run_dir / "config.yaml")["protocol"]
-    end = protocol["sessions"] * protocol["trials_per_session"]
+    per_session = protocol["trials_per_session"]
+    end = protocol["sessions"] * per_session if args.until is None else args.until
+    if end % per_session or end <= args.episode:
+        parser.error(f"--until {end} must be a whole number of {per_session}-trial sessions "
+                     f"after {args.episode}")
     for name, (changes, stream) in VARIANTS.items():
         folder = args.out / name
         if not checkpoint_path(folder / "checkpoints", end).exists():
-            fork(args.run_dir, args.episode, folder, changes, stream)
+            fork(args.run_dir, args.episode, folder, end // per_session, changes, stream)
         with open(folder / "evaluation.csv", newline="") as f:
             rows = [r for r in csv.DictReader(f) if r["noise"] == "off"]
         print(f"{name:22s}", " ".join(f"{r['episode']}:{float(r['success']):.2f}" for r in rows), flush=True)
