@@ -29,7 +29,7 @@ import torch
 from agents.pretraining import shaping_demonstrations
 from reach_env import make_env
 from reach_env.forelimb import MUSCLES
-from training.sb3_shaped import DEFAULT_LOG_STD, make_training_envs, observation_stats
+from training.sb3_shaped import DEFAULT_LOG_STD, excitation, make_training_envs, observation_stats
 from training.versus_sb3 import VersusConfig
 
 #: The noise every SB3 run starts from ([-1, 1] units).
@@ -37,8 +37,11 @@ INITIAL_STD = float(np.exp(DEFAULT_LOG_STD))
 
 
 def trial(model, env, normalise, seed: int, std: np.ndarray | None, rng: np.random.Generator):
-    """One held-out trial: (success, early error, pre-cue rise in m, noise-off excitations before the cue
-    (steps, muscles))."""
+    """One held-out trial: (success, early error, pre-cue rise in m, excitations before the cue (steps,
+    muscles)).
+
+    Not ``HeldOutTrials``' loop: that one acts through ``model.predict``, which clips the mean action
+    and draws SB3's own noise; here the noise is chosen and drawn from ``rng``."""
     policy = model.policy
     recurrent = hasattr(policy, "lstm_actor")
     obs, _ = env.reset(seed=seed)
@@ -58,10 +61,9 @@ def trial(model, env, normalise, seed: int, std: np.ndarray | None, rng: np.rand
                 distribution = policy.get_distribution(observed)
             mean = distribution.distribution.mean[0].numpy()
             action = mean if std is None else mean + std * rng.standard_normal(mean.shape)
-            action = np.clip(action, -1.0, 1.0)
-            excitations.append((action + 1.0) / 2.0)
+            excitations.append(excitation(action).astype(np.float32))
             start = False
-            obs, _, terminated, truncated, info = env.step(((action + 1.0) / 2.0).astype(np.float32))
+            obs, _, terminated, truncated, info = env.step(excitations[-1])
             done = terminated or truncated
     return (bool(info["is_success"]), bool(info["lift_before_cue"]), info["precue_rise"],
             np.stack(excitations[:cue_step]))
